@@ -1,0 +1,289 @@
+//! Typed errors: configuration problems (found once, before the first request) and request
+//! errors (each mapped to one HTTP status).
+//!
+//! ```
+//! use remote_user_filter::{AuthError, ConfigError, ConfigProblem};
+//!
+//! let err = ConfigError::filter("PersistentRemoteUserFilter", ConfigProblem::RequiresBefore {
+//!     required: "SessionFilter",
+//! });
+//! assert_eq!(
+//!     err.to_string(),
+//!     "`PersistentRemoteUserFilter` requires `SessionFilter` to be installed before it"
+//! );
+//! assert_eq!(AuthError::MissingIdentity.status(), 401);
+//! ```
+
+
+
+/// Something wrong with the way the filters are configured or ordered.
+///
+/// Every message names what the user wrote (the concrete filter type, the setting) and what
+/// to change. Secret values are never part of a message.
+///
+/// ```
+/// use remote_user_filter::ConfigError;
+///
+/// let err = ConfigError::UnknownFilter { name: "sesion".into() };
+/// assert!(err.to_string().contains("AUTH_FILTERS"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A filter refused its settings or its place in the chain.
+    #[error("`{filter}` {problem}")]
+    Filter {
+        /// The concrete filter type as the user wrote it (a wrapper's own name, never its base).
+        filter: String,
+        /// What is wrong.
+        problem: ConfigProblem,
+    },
+    /// `AUTH_FILTERS` names a filter this worker does not know.
+    #[error(
+        "AUTH_FILTERS names an unknown filter `{name}`; known filters are: session, remote_user, \
+         persistent_remote_user"
+    )]
+    UnknownFilter {
+        /// The unknown name.
+        name: String,
+    },
+    /// The chain has no filters at all.
+    #[error("AUTH_FILTERS is empty; list at least `session,remote_user`")]
+    EmptyChain,
+    /// A setting that belongs to no single filter has a value that cannot be used.
+    #[error("{setting} is `{value}`, but it must be {expected}")]
+    InvalidSetting {
+        /// The setting's name, e.g. `SESSION_TTL_SECS`.
+        setting: &'static str,
+        /// The value found (never used for secrets).
+        value: String,
+        /// What would be accepted.
+        expected: &'static str,
+    },
+}
+
+impl ConfigError {
+    /// A problem found by the filter named `filter`.
+    ///
+    /// ```
+    /// use remote_user_filter::{ConfigError, ConfigProblem};
+    /// let e = ConfigError::filter("SessionFilter", ConfigProblem::MissingSecret { setting: "SESSION_SECRET" });
+    /// assert!(e.to_string().starts_with("`SessionFilter` "));
+    /// ```
+    pub fn filter(filter: impl Into<String>, problem: ConfigProblem) -> Self {
+        Self::Filter {
+            filter: filter.into(),
+            problem,
+        }
+    }
+}
+
+/// What a filter found wrong with its own settings or position; the chain adds the filter's
+/// name to make a [`ConfigError`].
+///
+/// ```
+/// use remote_user_filter::ConfigProblem;
+/// let p = ConfigProblem::ShortSecret { setting: "SESSION_SECRET", len: 5, min: 32 };
+/// assert_eq!(p.to_string(), "needs SESSION_SECRET to be at least 32 bytes long, but it is 5 bytes; generate one with `openssl rand -base64 48`");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigProblem {
+    /// A filter that must come earlier in the chain is missing or comes later.
+    #[error("requires `{required}` to be installed before it")]
+    RequiresBefore {
+        /// The filter type that must precede it.
+        required: &'static str,
+    },
+    /// The same kind of filter appears twice.
+    #[error("is installed more than once; keep one")]
+    Duplicate,
+    /// A secret is not set.
+    #[error(
+        "needs the secret {setting}, which is not set; run `wrangler secret put {setting}` \
+         (locally: add it to .dev.vars)"
+    )]
+    MissingSecret {
+        /// The secret's setting name.
+        setting: &'static str,
+    },
+    /// A secret is too short to be safe.
+    #[error(
+        "needs {setting} to be at least {min} bytes long, but it is {len} bytes; generate one \
+         with `openssl rand -base64 48`"
+    )]
+    ShortSecret {
+        /// The secret's setting name.
+        setting: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The minimum length.
+        min: usize,
+    },
+    /// The user backend needs a Workers KV binding that is not bound.
+    #[error(
+        "uses `{backend}`, whose Workers KV binding `{binding}` is not bound; add \
+         [[kv_namespaces]] with binding = \"{binding}\" to wrangler.toml"
+    )]
+    MissingBinding {
+        /// The backend type.
+        backend: String,
+        /// The binding name.
+        binding: String,
+    },
+    /// A header-name setting is not a valid HTTP header name.
+    #[error("setting {setting} is `{value}`, which is not a valid HTTP header name")]
+    InvalidHeaderName {
+        /// The setting's name.
+        setting: &'static str,
+        /// The value found.
+        value: String,
+    },
+    /// A setting has a value the filter cannot use.
+    #[error("setting {setting} is `{value}`, but it must be {expected}")]
+    InvalidValue {
+        /// The setting's name.
+        setting: &'static str,
+        /// The value found.
+        value: String,
+        /// What would be accepted.
+        expected: &'static str,
+    },
+}
+
+/// Why a request was not let through; each kind maps to one status.
+///
+/// `Display` is safe to send to the client: it never contains a secret, a token or a
+/// stored record.
+///
+/// ```
+/// use remote_user_filter::{AuthError, BackendError};
+/// assert_eq!(AuthError::MissingIdentity.status(), 401);
+/// assert_eq!(AuthError::Backend(BackendError::Unavailable("timeout".into())).status(), 503);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The identity header is malformed (not text, too long, sent twice).
+    #[error("bad identity header `{header}`: {reason}")]
+    BadIdentityHeader {
+        /// The header's name.
+        header: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No identity was presented and anonymous requests are denied.
+    #[error("authentication required: no identity was presented")]
+    MissingIdentity,
+    /// An identity was presented but the backend did not accept the user (unknown and not
+    /// created, inactive, or a name that cleans to nothing).
+    #[error("forbidden: this identity may not sign in here")]
+    Rejected,
+    /// The user backend failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The chain is misconfigured.
+    #[error("configuration error: {0}")]
+    Config(#[from] ConfigError),
+}
+
+impl AuthError {
+    /// The HTTP status this error is answered with.
+    ///
+    /// ```
+    /// use remote_user_filter::AuthError;
+    /// assert_eq!(AuthError::Rejected.status(), 403);
+    /// ```
+    pub fn status(&self) -> u16 {
+        match self {
+            AuthError::BadIdentityHeader { .. } => 400,
+            AuthError::MissingIdentity => 401,
+            AuthError::Rejected => 403,
+            AuthError::Backend(e) => e.status(),
+            AuthError::Config(_) => 500,
+        }
+    }
+}
+
+/// A user backend failure. `Unavailable` is the store's fault (503); `CorruptRecord` is one
+/// user's bad data (403, and the record is left as it is).
+///
+/// ```
+/// use remote_user_filter::BackendError;
+/// let e = BackendError::CorruptRecord { key: "user:ann".into(), reason: "expected value".into() };
+/// assert_eq!(e.status(), 403);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The user store could not be reached or failed.
+    #[error("user store unavailable, try again later")]
+    Unavailable(String),
+    /// A stored user record cannot be read.
+    #[error("the stored record for this user cannot be read")]
+    CorruptRecord {
+        /// The store key (logged, never sent to the client).
+        key: String,
+        /// The parser's message (logged, never sent to the client).
+        reason: String,
+    },
+    /// A custom backend's own failure, with the status it should be answered with.
+    #[error("{message}")]
+    Other {
+        /// HTTP status (e.g. 403 or 503).
+        status: u16,
+        /// A message safe to show the client.
+        message: String,
+    },
+}
+
+impl BackendError {
+    /// The HTTP status this failure is answered with.
+    ///
+    /// ```
+    /// use remote_user_filter::BackendError;
+    /// assert_eq!(BackendError::Unavailable("x".into()).status(), 503);
+    /// ```
+    pub fn status(&self) -> u16 {
+        match self {
+            BackendError::Unavailable(_) => 503,
+            BackendError::CorruptRecord { .. } => 403,
+            BackendError::Other { status, .. } => *status,
+        }
+    }
+
+    /// The line to log for this failure: more detail than `Display`, still no secrets.
+    ///
+    /// ```
+    /// use remote_user_filter::BackendError;
+    /// let e = BackendError::CorruptRecord { key: "user:ann".into(), reason: "EOF".into() };
+    /// assert!(e.log_line().contains("user:ann"));
+    /// ```
+    pub fn log_line(&self) -> String {
+        match self {
+            BackendError::Unavailable(detail) => format!("user store unavailable: {detail}"),
+            BackendError::CorruptRecord { key, reason } => format!(
+                "KV record `{key}` is not a valid user record ({reason}); it was left unchanged, \
+                 fix or delete it with `wrangler kv key put`"
+            ),
+            BackendError::Other { status, message } => format!("backend error {status}: {message}"),
+        }
+    }
+}
+
+/// A key-value store failure (network, quota, binding gone).
+///
+/// ```
+/// use remote_user_filter::{BackendError, StoreError};
+/// let e: BackendError = StoreError("503 from KV".into()).into();
+/// assert_eq!(e.status(), 503);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("key-value store error: {0}")]
+pub struct StoreError(pub String);
+
+impl From<StoreError> for BackendError {
+    fn from(e: StoreError) -> Self {
+        BackendError::Unavailable(e.0)
+    }
+}

@@ -1,0 +1,367 @@
+//! The [`Filter`] extension point and the [`FilterChain`] that runs filters in order.
+//!
+//! Building a chain runs the configuration check: every filter checks its settings and its
+//! place, and a failure names the concrete filter type the user installed.
+//!
+//! ```
+//! use std::rc::Rc;
+//! use remote_user_filter::{
+//!     FilterChain, KvUserBackend, MemoryStore, PersistentRemoteUserFilter, SessionFilter,
+//! };
+//!
+//! let backend = Rc::new(KvUserBackend::new(MemoryStore::new()));
+//! // The remote-user filter before the session filter: refused, naming the concrete type.
+//! let err = FilterChain::builder()
+//!     .filter(PersistentRemoteUserFilter::new(backend))
+//!     .filter(SessionFilter::builder("a-32-byte-or-longer-session-secret!").build())
+//!     .build()
+//!     .unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "`PersistentRemoteUserFilter` requires `SessionFilter` to be installed before it"
+//! );
+//! ```
+
+use std::rc::Rc;
+
+use async_trait::async_trait;
+use http::HeaderMap;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{AuthError, ConfigError, ConfigProblem};
+use crate::request::AuthRequest;
+use crate::type_name::short_type_name;
+use crate::user::SessionUser;
+
+/// What role a filter plays, so others can check their place against it.
+///
+/// ```
+/// use remote_user_filter::{Filter, FilterKind, SessionFilter};
+/// let f = SessionFilter::builder("a-32-byte-or-longer-session-secret!").build();
+/// assert_eq!(f.kind(), FilterKind::Session);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FilterKind {
+    /// Owns the session (reads the cookie; `login`/`logout` need it).
+    Session,
+    /// Turns a gateway's identity into a logged-in user.
+    RemoteUser,
+    /// Anything else.
+    Other,
+}
+
+/// Where a filter stands in its chain, for [`Filter::check`].
+///
+/// ```
+/// use remote_user_filter::{FilterKind, Position};
+/// let kinds = [FilterKind::Session, FilterKind::RemoteUser];
+/// let pos = Position::new(&kinds, 1);
+/// assert_eq!(pos.before(), &[FilterKind::Session]);
+/// assert!(pos.after().is_empty());
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Position<'a> {
+    kinds: &'a [FilterKind],
+    index: usize,
+}
+
+impl<'a> Position<'a> {
+    /// The filter at `index` in a chain of `kinds`.
+    pub fn new(kinds: &'a [FilterKind], index: usize) -> Self {
+        Self { kinds, index }
+    }
+
+    /// Kinds of the filters that run before this one.
+    pub fn before(&self) -> &'a [FilterKind] {
+        &self.kinds[..self.index.min(self.kinds.len())]
+    }
+
+    /// Kinds of the filters that run after this one.
+    pub fn after(&self) -> &'a [FilterKind] {
+        self.kinds.get(self.index + 1..).unwrap_or(&[])
+    }
+
+    /// This filter's index in the chain.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+/// One step of the chain. Futures need not be `Send`.
+///
+/// `name` defaults to the implementing type's own name, so a wrapper such as
+/// `struct CorpRemoteUser(RemoteUserFilter)` is reported as `CorpRemoteUser`, even when it
+/// hands `check` to the filter it wraps.
+///
+/// ```
+/// use std::rc::Rc;
+/// use remote_user_filter::{
+///     async_trait, AuthError, AuthRequest, ConfigProblem, Filter, FilterChain, FilterKind,
+///     KvUserBackend, MemoryStore, Position, RemoteUserFilter,
+/// };
+///
+/// struct CorpRemoteUser(RemoteUserFilter);
+///
+/// #[async_trait(?Send)]
+/// impl Filter for CorpRemoteUser {
+///     fn kind(&self) -> FilterKind { self.0.kind() }
+///     fn check(&self, position: &Position<'_>) -> Result<(), ConfigProblem> {
+///         self.0.check(position)
+///     }
+///     async fn call(&self, req: &mut AuthRequest) -> Result<(), AuthError> {
+///         self.0.call(req).await
+///     }
+/// }
+///
+/// let backend = Rc::new(KvUserBackend::new(MemoryStore::new()));
+/// let inner = RemoteUserFilter::builder(backend).header("X-Corp-User").build();
+/// let err = FilterChain::builder().filter(CorpRemoteUser(inner)).build().unwrap_err();
+/// assert_eq!(err.to_string(), "`CorpRemoteUser` requires `SessionFilter` to be installed before it");
+/// ```
+#[async_trait(?Send)]
+pub trait Filter {
+    /// The name used in configuration errors: the type's own name by default.
+    fn name(&self) -> String {
+        short_type_name::<Self>()
+    }
+
+    /// The filter's role.
+    fn kind(&self) -> FilterKind {
+        FilterKind::Other
+    }
+
+    /// Check settings and position once, before the first request.
+    fn check(&self, position: &Position<'_>) -> Result<(), ConfigProblem> {
+        let _ = position;
+        Ok(())
+    }
+
+    /// Handle one request. `Err` stops the chain and answers with the error's status.
+    async fn call(&self, req: &mut AuthRequest) -> Result<(), AuthError>;
+}
+
+/// What happens to requests that end the chain with no user.
+///
+/// ```
+/// use remote_user_filter::AnonymousPolicy;
+/// assert_eq!("pass".parse::<AnonymousPolicy>(), Ok(AnonymousPolicy::Pass));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AnonymousPolicy {
+    /// No identity → 401; a refused identity → 403.
+    #[default]
+    Deny,
+    /// Forward without identity headers.
+    Pass,
+}
+
+impl std::str::FromStr for AnonymousPolicy {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "deny" => Ok(Self::Deny),
+            "pass" => Ok(Self::Pass),
+            _ => Err(()),
+        }
+    }
+}
+
+/// What the chain decided for one request.
+///
+/// ```
+/// use remote_user_filter::Outcome;
+/// let o = Outcome::Forward { user: None, set_cookie: None };
+/// assert!(o.set_cookie().is_none());
+/// ```
+#[derive(Debug)]
+pub enum Outcome {
+    /// Forward to the origin as `user` (none: anonymous), sending `set_cookie` back.
+    Forward {
+        /// The user to name in the trusted headers.
+        user: Option<SessionUser>,
+        /// At most one `Set-Cookie` value.
+        set_cookie: Option<String>,
+    },
+    /// Answer here with `error`'s status. `set_cookie` is a logout's removal cookie; a
+    /// failing request (400/500/503) changes no session and carries none.
+    Respond {
+        /// Why.
+        error: AuthError,
+        /// At most one `Set-Cookie` value.
+        set_cookie: Option<String>,
+    },
+}
+
+impl Outcome {
+    /// The `Set-Cookie` value to send, if any.
+    pub fn set_cookie(&self) -> Option<&str> {
+        match self {
+            Outcome::Forward { set_cookie, .. } | Outcome::Respond { set_cookie, .. } => {
+                set_cookie.as_deref()
+            }
+        }
+    }
+}
+
+/// Filters run in order, built and checked once.
+///
+/// ```
+/// use std::rc::Rc;
+/// use remote_user_filter::{
+///     FilterChain, KvUserBackend, ManualClock, MemoryStore, Outcome, RemoteUserFilter, SessionFilter,
+/// };
+///
+/// # futures::executor::block_on(async {
+/// let backend = Rc::new(KvUserBackend::new(MemoryStore::new()));
+/// let chain = FilterChain::builder()
+///     .filter(SessionFilter::builder("a-32-byte-or-longer-session-secret!").build())
+///     .filter(RemoteUserFilter::new(backend.clone()))
+///     .clock(ManualClock::new(1_700_000_000))
+///     .build()
+///     .unwrap();
+///
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("cf-access-authenticated-user-email", "ann@example.com".parse().unwrap());
+/// match chain.handle(headers).await {
+///     Outcome::Forward { user, set_cookie } => {
+///         assert_eq!(user.unwrap().username, "ann@example.com");
+///         assert!(set_cookie.is_some());
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(backend.store().writes(), 1);
+/// # });
+/// ```
+pub struct FilterChain {
+    filters: Vec<Box<dyn Filter>>,
+    anonymous: AnonymousPolicy,
+    clock: Rc<dyn Clock>,
+}
+
+impl std::fmt::Debug for FilterChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilterChain")
+            .field("filters", &self.names())
+            .field("anonymous", &self.anonymous)
+            .finish()
+    }
+}
+
+/// Builds a [`FilterChain`]; `build` runs the configuration check.
+///
+/// ```
+/// use remote_user_filter::{AnonymousPolicy, FilterChain};
+/// let err = FilterChain::builder().anonymous(AnonymousPolicy::Pass).build().unwrap_err();
+/// assert!(err.to_string().contains("AUTH_FILTERS is empty"));
+/// ```
+#[derive(Default)]
+pub struct FilterChainBuilder {
+    filters: Vec<Box<dyn Filter>>,
+    anonymous: AnonymousPolicy,
+    clock: Option<Rc<dyn Clock>>,
+}
+
+impl std::fmt::Debug for FilterChainBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilterChainBuilder")
+            .field("filters", &self.filters.len())
+            .field("anonymous", &self.anonymous)
+            .finish()
+    }
+}
+
+impl FilterChainBuilder {
+    /// Append a filter.
+    pub fn filter(self, filter: impl Filter + 'static) -> Self {
+        self.boxed(Box::new(filter))
+    }
+
+    /// Append an already boxed filter.
+    pub fn boxed(mut self, filter: Box<dyn Filter>) -> Self {
+        self.filters.push(filter);
+        self
+    }
+
+    /// What to do with requests that end with no user (default: deny).
+    pub fn anonymous(mut self, policy: AnonymousPolicy) -> Self {
+        self.anonymous = policy;
+        self
+    }
+
+    /// Where time comes from (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Some(Rc::new(clock));
+        self
+    }
+
+    /// Check every filter's settings and position, then build the chain.
+    pub fn build(self) -> Result<FilterChain, ConfigError> {
+        if self.filters.is_empty() {
+            return Err(ConfigError::EmptyChain);
+        }
+        let kinds: Vec<FilterKind> = self.filters.iter().map(|f| f.kind()).collect();
+        for (index, filter) in self.filters.iter().enumerate() {
+            filter
+                .check(&Position::new(&kinds, index))
+                .map_err(|problem| ConfigError::filter(filter.name(), problem))?;
+        }
+        Ok(FilterChain {
+            filters: self.filters,
+            anonymous: self.anonymous,
+            clock: self.clock.unwrap_or_else(|| Rc::new(SystemClock)),
+        })
+    }
+}
+
+impl FilterChain {
+    /// A builder for a chain.
+    pub fn builder() -> FilterChainBuilder {
+        FilterChainBuilder::default()
+    }
+
+    /// The filters' names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.filters.iter().map(|f| f.name()).collect()
+    }
+
+    /// Run every filter on a request with these headers and decide.
+    pub async fn handle(&self, headers: HeaderMap) -> Outcome {
+        let mut req = AuthRequest::new(headers, self.clock.now_secs());
+        self.run(&mut req).await
+    }
+
+    /// Run every filter on `req` and decide.
+    pub async fn run(&self, req: &mut AuthRequest) -> Outcome {
+        for filter in &self.filters {
+            if let Err(error) = filter.call(req).await {
+                // A refusal may follow a logout, whose cookie removal still goes out; a
+                // failure (bad request, backend down, misconfiguration) changes nothing.
+                let set_cookie = match error.status() {
+                    401 | 403 => req.set_cookie().map(str::to_owned),
+                    _ => None,
+                };
+                return Outcome::Respond { error, set_cookie };
+            }
+        }
+        let set_cookie = req.set_cookie().map(str::to_owned);
+        match (req.user.take(), self.anonymous) {
+            (Some(user), _) => Outcome::Forward {
+                user: Some(user),
+                set_cookie,
+            },
+            (None, AnonymousPolicy::Pass) => Outcome::Forward {
+                user: None,
+                set_cookie,
+            },
+            (None, AnonymousPolicy::Deny) => Outcome::Respond {
+                error: if req.is_rejected() {
+                    AuthError::Rejected
+                } else {
+                    AuthError::MissingIdentity
+                },
+                set_cookie,
+            },
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! # remote-user-filter
+//!
+//! Authenticate people at the Cloudflare edge from the identity an access gateway
+//! (Cloudflare Access, oauth2-proxy, Authelia, …) puts on each request: Django's
+//! `RemoteUserMiddleware` + `RemoteUserBackend`, as a Rust Worker and a library.
+//!
+//! Per request: the [`SessionFilter`] verifies the session cookie; a [`RemoteUserFilter`]
+//! reads the identity header and, when no session already names that user, asks the async
+//! [`UserBackend`] (Workers KV by default) to find, create or reject the user, then
+//! [`login`] writes `last_login` once and sets one cookie.
+//!
+//! ```
+//! use std::rc::Rc;
+//! use remote_user_filter::{
+//!     FilterChain, KvUserBackend, ManualClock, MemoryStore, Outcome, RemoteUserFilter, SessionFilter,
+//! };
+//!
+//! # futures::executor::block_on(async {
+//! let store = Rc::new(MemoryStore::new());
+//! let chain = FilterChain::builder()
+//!     .filter(SessionFilter::builder("a-32-byte-or-longer-session-secret!").build())
+//!     .filter(RemoteUserFilter::new(Rc::new(KvUserBackend::new(store.clone()))))
+//!     .clock(ManualClock::new(1_700_000_000))
+//!     .build()
+//!     .expect("a valid chain");
+//!
+//! let mut first = http::HeaderMap::new();
+//! first.insert("cf-access-authenticated-user-email", "ann@example.com".parse().unwrap());
+//! let Outcome::Forward { set_cookie: Some(cookie), .. } = chain.handle(first.clone()).await else {
+//!     panic!("expected a login")
+//! };
+//!
+//! // The next request carries the cookie: no store call, no new cookie.
+//! let (reads, writes) = (store.reads(), store.writes());
+//! let mut next = first;
+//! let pair = cookie.split(';').next().unwrap();
+//! next.insert("cookie", pair.parse().unwrap());
+//! let outcome = chain.handle(next).await;
+//! assert!(outcome.set_cookie().is_none());
+//! assert_eq!((store.reads(), store.writes()), (reads, writes));
+//! # });
+//! ```
+#![deny(missing_docs, unreachable_pub, unsafe_code)]
+
+mod backend;
+mod clock;
+mod error;
+mod filter;
+mod remote_user;
+mod request;
+mod session;
+mod settings;
+mod store;
+mod type_name;
+mod upstream;
+mod user;
+
+#[cfg(target_arch = "wasm32")]
+pub mod edge;
+
+pub use async_trait::async_trait;
+pub use backend::{AllowAllUsers, Authenticated, KvUserBackend, UserBackend};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{AuthError, BackendError, ConfigError, ConfigProblem, StoreError};
+pub use filter::{
+    AnonymousPolicy, Filter, FilterChain, FilterChainBuilder, FilterKind, Outcome, Position,
+};
+pub use remote_user::{
+    PersistentRemoteUserFilter, RemoteUserFilter, RemoteUserFilterBuilder, DEFAULT_HEADER,
+    MAX_IDENTITY_LEN,
+};
+pub use request::AuthRequest;
+pub use session::{
+    login, logout, SessionFilter, SessionFilterBuilder, DEFAULT_COOKIE_NAME, DEFAULT_TTL_SECS,
+    MIN_SECRET_LEN,
+};
+pub use settings::{FilterName, StockSettings, KV_BINDING};
+pub use store::{MemoryStore, UserStore};
+pub use type_name::short_type_name;
+pub use upstream::{origin_url, strip_cookie, UpstreamHeaders};
+pub use user::{SessionUser, User};

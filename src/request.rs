@@ -1,0 +1,93 @@
+//! The per-request state the filters share: the incoming headers, the session, the user.
+//!
+//! ```
+//! use http::HeaderMap;
+//! use remote_user_filter::AuthRequest;
+//!
+//! let mut headers = HeaderMap::new();
+//! headers.insert("x-corp-email", "ann@corp.example".parse().unwrap());
+//! let req = AuthRequest::new(headers, 1_700_000_000);
+//! assert_eq!(req.header_str("X-Corp-Email"), Some("ann@corp.example"));
+//! assert!(req.user().is_none());
+//! ```
+
+use http::HeaderMap;
+
+use crate::session::SessionState;
+use crate::user::SessionUser;
+
+/// One request as the filters see it. Filters read it; only `login`/`logout` change who the
+/// user is.
+///
+/// ```
+/// use remote_user_filter::AuthRequest;
+/// let req = AuthRequest::new(http::HeaderMap::new(), 0);
+/// assert!(!req.is_authenticated());
+/// ```
+#[derive(Debug)]
+pub struct AuthRequest {
+    headers: HeaderMap,
+    now: u64,
+    pub(crate) session: Option<SessionState>,
+    pub(crate) user: Option<SessionUser>,
+    pub(crate) rejected: bool,
+}
+
+impl AuthRequest {
+    /// A request with these headers, seen at `now` (seconds since the epoch).
+    pub fn new(headers: HeaderMap, now: u64) -> Self {
+        Self {
+            headers,
+            now,
+            session: None,
+            user: None,
+            rejected: false,
+        }
+    }
+
+    /// The request headers as sent.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The value of header `name` (matched as HTTP does: case-insensitive, `_` is not `-`)
+    /// when present once and valid UTF-8.
+    ///
+    /// ```
+    /// let mut h = http::HeaderMap::new();
+    /// h.insert("x-user", "ann".parse().unwrap());
+    /// let req = remote_user_filter::AuthRequest::new(h, 0);
+    /// assert_eq!(req.header_str("x-user"), Some("ann"));
+    /// assert_eq!(req.header_str("x_user"), None);
+    /// ```
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+    }
+
+    /// The time the request is handled at (seconds since the epoch).
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// The authenticated user, if any.
+    pub fn user(&self) -> Option<&SessionUser> {
+        self.user.as_ref()
+    }
+
+    /// Whether a user is authenticated.
+    pub fn is_authenticated(&self) -> bool {
+        self.user.is_some()
+    }
+
+    /// Whether a presented identity was refused by the backend (a 403 rather than a 401).
+    pub fn is_rejected(&self) -> bool {
+        self.rejected
+    }
+
+    /// Whether a session filter has run for this request.
+    pub fn has_session(&self) -> bool {
+        self.session.is_some()
+    }
+}

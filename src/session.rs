@@ -1,0 +1,434 @@
+//! Sessions: one signed cookie, issued by [`login`] and cleared by [`logout`].
+//!
+//! The cookie is an HS256 JWT (jwt-simple) signed with `SESSION_SECRET`, carrying the
+//! username, a random session id, issue and expiry times, the backend that logged the user
+//! in, and the email and groups forwarded upstream — so a request with a valid cookie costs
+//! no store call. A tampered, expired or foreign cookie is treated as absent.
+//!
+//! ```
+//! use remote_user_filter::{
+//!     login, AuthRequest, Filter, KvUserBackend, MemoryStore, SessionFilter, User,
+//! };
+//!
+//! # futures::executor::block_on(async {
+//! let sessions = SessionFilter::builder("a-32-byte-or-longer-session-secret!").build();
+//! let backend = KvUserBackend::new(MemoryStore::new());
+//!
+//! let mut req = AuthRequest::new(http::HeaderMap::new(), 1_700_000_000);
+//! sessions.call(&mut req).await.unwrap();
+//! login(&mut req, User::new("ann"), &backend).await.unwrap();
+//! let cookie = req.set_cookie().unwrap();
+//! assert!(cookie.starts_with("__Host-remote-user-session="));
+//! assert!(cookie.contains("HttpOnly") && cookie.contains("Secure"));
+//! # });
+//! ```
+
+use std::collections::HashSet;
+use std::fmt;
+use std::rc::Rc;
+
+use async_trait::async_trait;
+use cookie::{Cookie, SameSite};
+use jwt_simple::prelude::{
+    Duration as JwtDuration, HS256Key, JWTClaims, MACLike, VerificationOptions,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::UserBackend;
+use crate::error::{AuthError, BackendError, ConfigError, ConfigProblem};
+use crate::filter::{Filter, FilterKind, Position};
+use crate::request::AuthRequest;
+use crate::user::{timestamp, SessionUser, User};
+
+/// Default session cookie name. The `__Host-` prefix makes browsers insist on `Secure`,
+/// `Path=/` and no `Domain`, so a sibling subdomain cannot plant a session.
+pub const DEFAULT_COOKIE_NAME: &str = "__Host-remote-user-session";
+/// Default session lifetime: 8 hours.
+pub const DEFAULT_TTL_SECS: u64 = 8 * 60 * 60;
+/// The shortest accepted `SESSION_SECRET`, in bytes.
+pub const MIN_SECRET_LEN: usize = 32;
+/// The setting that holds the secret, named in configuration errors.
+pub(crate) const SECRET_SETTING: &str = "SESSION_SECRET";
+const ISSUER: &str = "remote-user-filter";
+/// Longest cookie value accepted before any parsing (a real one is well under 1 KiB).
+const MAX_TOKEN_LEN: usize = 4096;
+
+/// What the session cookie says, once verified.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SessionData {
+    #[serde(flatten)]
+    user: SessionUser,
+}
+
+/// The session as one request holds it: what arrived, and the one cookie to send back.
+#[derive(Debug)]
+pub(crate) struct SessionState {
+    config: Rc<SessionConfig>,
+    session_id: Option<String>,
+    outgoing: Option<String>,
+}
+
+struct SessionConfig {
+    key: Option<HS256Key>,
+    secret_len: Option<usize>,
+    cookie_name: String,
+    ttl_secs: u64,
+    secure: bool,
+    same_site: SameSite,
+}
+
+impl fmt::Debug for SessionConfig {
+    // The key is never printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("key", &self.key.as_ref().map(|_| "[redacted]"))
+            .field("cookie_name", &self.cookie_name)
+            .field("ttl_secs", &self.ttl_secs)
+            .field("secure", &self.secure)
+            .field("same_site", &self.same_site)
+            .finish()
+    }
+}
+
+impl SessionConfig {
+    fn cookie<'c>(&self, value: String, max_age: i64) -> Cookie<'c> {
+        Cookie::build((self.cookie_name.clone(), value))
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(self.same_site)
+            .max_age(cookie::time::Duration::seconds(max_age))
+            .build()
+    }
+
+    fn issue(
+        &self,
+        user: &SessionUser,
+        session_id: &str,
+        now: u64,
+    ) -> Result<String, AuthError> {
+        let key = self.key.as_ref().ok_or_else(missing_secret)?;
+        let claims = JWTClaims {
+            issued_at: Some(JwtDuration::from_secs(now)),
+            expires_at: Some(JwtDuration::from_secs(now.saturating_add(self.ttl_secs))),
+            invalid_before: Some(JwtDuration::from_secs(now)),
+            issuer: Some(ISSUER.to_owned()),
+            subject: Some(user.username.clone()),
+            audiences: None,
+            jwt_id: Some(session_id.to_owned()),
+            nonce: None,
+            custom: SessionData { user: user.clone() },
+        };
+        let token = key.authenticate(claims).map_err(|e| BackendError::Other {
+            status: 500,
+            message: format!("session cookie could not be signed: {e}"),
+        })?;
+        let max_age = i64::try_from(self.ttl_secs).unwrap_or(i64::MAX);
+        Ok(self.cookie(token, max_age).to_string())
+    }
+
+    fn verify(&self, token: &str, now: u64) -> Option<(SessionUser, String)> {
+        let key = self.key.as_ref()?;
+        if token.len() > MAX_TOKEN_LEN {
+            return None;
+        }
+        let options = VerificationOptions {
+            allowed_issuers: Some(HashSet::from([ISSUER.to_owned()])),
+            time_tolerance: Some(JwtDuration::from_secs(0)),
+            max_token_length: Some(MAX_TOKEN_LEN),
+            max_header_length: Some(256),
+            artificial_time: Some(JwtDuration::from_secs(now)),
+            ..VerificationOptions::default()
+        };
+        let claims = key.verify_token::<SessionData>(token, Some(options)).ok()?;
+        let user = claims.custom.user;
+        if claims.subject.as_deref() != Some(user.username.as_str()) || user.username.is_empty() {
+            return None;
+        }
+        Some((user, claims.jwt_id?))
+    }
+
+    fn removal(&self) -> String {
+        self.cookie(String::new(), 0).to_string()
+    }
+}
+
+fn missing_secret() -> AuthError {
+    AuthError::Config(ConfigError::filter(
+        "SessionFilter",
+        ConfigProblem::MissingSecret {
+            setting: SECRET_SETTING,
+        },
+    ))
+}
+
+/// Reads and verifies the session cookie, and owns the session that [`login`] and
+/// [`logout`] change. Must come before any remote-user filter.
+///
+/// ```
+/// use remote_user_filter::SessionFilter;
+/// let filter = SessionFilter::builder("a-32-byte-or-longer-session-secret!")
+///     .ttl_secs(3600)
+///     .cookie_name("__Host-app-session")
+///     .build();
+/// # let _ = filter;
+/// ```
+#[derive(Debug, Clone)]
+pub struct SessionFilter {
+    config: Rc<SessionConfig>,
+}
+
+/// Builds a [`SessionFilter`]; secure defaults (`HttpOnly`, `Secure`, `SameSite=Lax`,
+/// `Path=/`, a `__Host-` name, 8 hours).
+///
+/// ```
+/// use remote_user_filter::SessionFilter;
+/// let filter = SessionFilter::builder("a-32-byte-or-longer-session-secret!").secure(true).build();
+/// # let _ = filter;
+/// ```
+#[derive(Debug)]
+pub struct SessionFilterBuilder {
+    secret: Option<Vec<u8>>,
+    cookie_name: String,
+    ttl_secs: u64,
+    secure: bool,
+    same_site: SameSite,
+}
+
+impl SessionFilter {
+    /// A builder signing sessions with `secret` (at least 32 bytes).
+    pub fn builder(secret: impl AsRef<[u8]>) -> SessionFilterBuilder {
+        Self::builder_from(Some(secret.as_ref().to_vec()))
+    }
+
+    /// A builder whose secret may be missing (the configuration check then reports it).
+    ///
+    /// ```
+    /// use remote_user_filter::SessionFilter;
+    /// let filter = SessionFilter::builder_from(None).build();
+    /// # let _ = filter;
+    /// ```
+    pub fn builder_from(secret: Option<Vec<u8>>) -> SessionFilterBuilder {
+        SessionFilterBuilder {
+            secret,
+            cookie_name: DEFAULT_COOKIE_NAME.to_owned(),
+            ttl_secs: DEFAULT_TTL_SECS,
+            secure: true,
+            same_site: SameSite::Lax,
+        }
+    }
+
+    /// The session cookie's name.
+    pub fn cookie_name(&self) -> &str {
+        &self.config.cookie_name
+    }
+}
+
+impl SessionFilterBuilder {
+    /// The cookie's name (default `__Host-remote-user-session`).
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = name.into();
+        self
+    }
+
+    /// Session lifetime in seconds (default 8 hours).
+    pub fn ttl_secs(mut self, ttl: u64) -> Self {
+        self.ttl_secs = ttl;
+        self
+    }
+
+    /// Whether the cookie is `Secure` (default `true`; a `__Host-` name requires it).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// The cookie's `SameSite` (default `Lax`).
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = same_site;
+        self
+    }
+
+    /// The filter. Its settings are checked when the chain is built.
+    pub fn build(self) -> SessionFilter {
+        let secret_len = self.secret.as_ref().map(Vec::len);
+        let key = self
+            .secret
+            .filter(|s| s.len() >= MIN_SECRET_LEN)
+            .map(|s| HS256Key::from_bytes(&s));
+        SessionFilter {
+            config: Rc::new(SessionConfig {
+                key,
+                secret_len,
+                cookie_name: self.cookie_name,
+                ttl_secs: self.ttl_secs,
+                secure: self.secure,
+                same_site: self.same_site,
+            }),
+        }
+    }
+}
+
+#[async_trait(?Send)]
+impl Filter for SessionFilter {
+    fn kind(&self) -> FilterKind {
+        FilterKind::Session
+    }
+
+    fn check(&self, position: &Position<'_>) -> Result<(), ConfigProblem> {
+        let config = &self.config;
+        match config.secret_len {
+            None | Some(0) => {
+                return Err(ConfigProblem::MissingSecret {
+                    setting: SECRET_SETTING,
+                })
+            }
+            Some(len) if len < MIN_SECRET_LEN => {
+                return Err(ConfigProblem::ShortSecret {
+                    setting: SECRET_SETTING,
+                    len,
+                    min: MIN_SECRET_LEN,
+                })
+            }
+            Some(_) => {}
+        }
+        if position.before().contains(&FilterKind::Session) {
+            return Err(ConfigProblem::Duplicate);
+        }
+        if config.ttl_secs == 0 {
+            return Err(ConfigProblem::InvalidValue {
+                setting: "SESSION_TTL_SECS",
+                value: "0".into(),
+                expected: "a positive number of seconds",
+            });
+        }
+        if http::HeaderName::from_bytes(config.cookie_name.as_bytes()).is_err()
+            || config.cookie_name.contains(['=', ';', ','])
+        {
+            return Err(ConfigProblem::InvalidValue {
+                setting: "cookie_name",
+                value: config.cookie_name.clone(),
+                expected: "a cookie name (letters, digits, `-`, `_`)",
+            });
+        }
+        if config.cookie_name.starts_with("__Host-") && !config.secure {
+            return Err(ConfigProblem::InvalidValue {
+                setting: "secure",
+                value: "false".into(),
+                expected: "true for a `__Host-` cookie name (browsers drop it otherwise)",
+            });
+        }
+        Ok(())
+    }
+
+    async fn call(&self, req: &mut AuthRequest) -> Result<(), AuthError> {
+        let config = &self.config;
+        let now = req.now();
+        let found = req
+            .headers()
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
+            .flat_map(Cookie::split_parse)
+            .filter_map(Result::ok)
+            .filter(|c| c.name() == config.cookie_name)
+            .find_map(|c| config.verify(c.value(), now));
+        let session_id = found.as_ref().map(|(_, sid)| sid.clone());
+        req.user = found.map(|(user, _)| user);
+        req.session = Some(SessionState {
+            config: Rc::clone(config),
+            session_id,
+            outgoing: None,
+        });
+        Ok(())
+    }
+}
+
+impl AuthRequest {
+    /// The one `Set-Cookie` value to send with the response, if the session changed.
+    ///
+    /// ```
+    /// let req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), 0);
+    /// assert!(req.set_cookie().is_none());
+    /// ```
+    pub fn set_cookie(&self) -> Option<&str> {
+        self.session.as_ref()?.outgoing.as_deref()
+    }
+
+    /// The current session's id, if a session is established.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session.as_ref()?.session_id.as_deref()
+    }
+}
+
+fn new_session_id() -> Result<String, AuthError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| BackendError::Other {
+        status: 500,
+        message: format!("no randomness for a session id: {e}"),
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Log `user` in: write `last_login` once (creating the user if new), start a new session
+/// with a new id, and queue exactly one `Set-Cookie`. Needs a [`SessionFilter`] earlier in
+/// the chain.
+///
+/// If the write fails, nothing changes: no cookie, no user.
+///
+/// ```
+/// use remote_user_filter::{login, AuthRequest, KvUserBackend, MemoryStore, User};
+/// # futures::executor::block_on(async {
+/// let backend = KvUserBackend::new(MemoryStore::new());
+/// let mut req = AuthRequest::new(http::HeaderMap::new(), 0);
+/// // No SessionFilter ran: login refuses, naming what is missing.
+/// let err = login(&mut req, User::new("ann"), &backend).await.unwrap_err();
+/// assert_eq!(err.status(), 500);
+/// # });
+/// ```
+pub async fn login<B: UserBackend + ?Sized>(
+    req: &mut AuthRequest,
+    mut user: User,
+    backend: &B,
+) -> Result<(), AuthError> {
+    let now = req.now();
+    let config = match req.session.as_ref() {
+        Some(state) => Rc::clone(&state.config),
+        None => {
+            return Err(AuthError::Config(ConfigError::filter(
+                "login",
+                ConfigProblem::RequiresBefore {
+                    required: "SessionFilter",
+                },
+            )))
+        }
+    };
+    let session_id = new_session_id()?;
+    let session_user = SessionUser::from_user(&user, &backend.name());
+    let cookie = config.issue(&session_user, &session_id, now)?;
+    user.last_login = Some(timestamp(now));
+    backend.save_user(&user).await?;
+    if let Some(state) = req.session.as_mut() {
+        state.session_id = Some(session_id);
+        state.outgoing = Some(cookie);
+    }
+    req.user = Some(session_user);
+    Ok(())
+}
+
+/// Log the user out: forget the user and queue the cookie's removal (`Max-Age=0`, same
+/// attributes). Touches no store.
+///
+/// ```
+/// use remote_user_filter::{logout, AuthRequest};
+/// let mut req = AuthRequest::new(http::HeaderMap::new(), 0);
+/// logout(&mut req);
+/// assert!(!req.is_authenticated());
+/// ```
+pub fn logout(req: &mut AuthRequest) {
+    req.user = None;
+    if let Some(state) = req.session.as_mut() {
+        state.session_id = None;
+        state.outgoing = Some(state.config.removal());
+    }
+}

@@ -1,0 +1,116 @@
+//! What the origin receives: trusted identity headers (client-sent copies stripped), the
+//! request without our session cookie, at `ORIGIN_URL` when set.
+//!
+//! ```
+//! use remote_user_filter::{SessionUser, UpstreamHeaders};
+//!
+//! let upstream = UpstreamHeaders::default();
+//! let user = SessionUser {
+//!     username: "ann".into(),
+//!     email: Some("ann@example.com".into()),
+//!     groups: vec!["ops".into(), "dev".into()],
+//!     backend: "KvUserBackend".into(),
+//! };
+//! let headers = upstream.identity_headers(&user);
+//! assert_eq!(headers[0], ("x-remote-user", "ann".to_string()));
+//! assert_eq!(headers[2], ("x-remote-user-groups", "ops,dev".to_string()));
+//! ```
+
+use http::HeaderName;
+
+use crate::user::SessionUser;
+
+/// The three identity headers set on the forwarded request.
+///
+/// ```
+/// use remote_user_filter::UpstreamHeaders;
+/// let h = UpstreamHeaders::new("X-Forwarded-User").unwrap();
+/// assert_eq!(h.names(), ["x-forwarded-user", "x-remote-user-email", "x-remote-user-groups"]);
+/// assert!(UpstreamHeaders::new("not a header").is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamHeaders {
+    user: HeaderName,
+    email: HeaderName,
+    groups: HeaderName,
+}
+
+impl Default for UpstreamHeaders {
+    fn default() -> Self {
+        Self {
+            user: HeaderName::from_static("x-remote-user"),
+            email: HeaderName::from_static("x-remote-user-email"),
+            groups: HeaderName::from_static("x-remote-user-groups"),
+        }
+    }
+}
+
+impl UpstreamHeaders {
+    /// Name the user header `user` (`UPSTREAM_USER_HEADER`); `None` if it is not a header name.
+    pub fn new(user: &str) -> Option<Self> {
+        Some(Self {
+            user: HeaderName::from_bytes(user.as_bytes()).ok()?,
+            ..Self::default()
+        })
+    }
+
+    /// The header names, lower-case: every one is removed from the client's request first.
+    pub fn names(&self) -> [&str; 3] {
+        [self.user.as_str(), self.email.as_str(), self.groups.as_str()]
+    }
+
+    /// The headers to set for `user`: the username always, email and groups when known.
+    /// Non-ASCII bytes are percent-encoded, since header values are bytes, not text.
+    pub fn identity_headers(&self, user: &SessionUser) -> Vec<(&str, String)> {
+        let mut out = vec![(self.user.as_str(), header_safe(&user.username))];
+        if let Some(email) = &user.email {
+            out.push((self.email.as_str(), header_safe(email)));
+        }
+        if !user.groups.is_empty() {
+            out.push((self.groups.as_str(), header_safe(&user.groups.join(","))));
+        }
+        out
+    }
+}
+
+/// Visible ASCII stays as it is; anything else is percent-encoded.
+fn header_safe(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The URL to forward to: `origin` (no trailing slash) followed by the request's path and
+/// query.
+///
+/// ```
+/// use remote_user_filter::origin_url;
+/// assert_eq!(origin_url("http://127.0.0.1:8080", "/a/b?c=1"), "http://127.0.0.1:8080/a/b?c=1");
+/// ```
+pub fn origin_url(origin: &str, path_and_query: &str) -> String {
+    format!("{}{path_and_query}", origin.trim_end_matches('/'))
+}
+
+/// The `Cookie` header without the cookie `name` (the origin never sees the session token);
+/// `None` when nothing else is left.
+///
+/// ```
+/// use remote_user_filter::strip_cookie;
+/// assert_eq!(strip_cookie("a=1; s=tok; b=2", "s").as_deref(), Some("a=1; b=2"));
+/// assert_eq!(strip_cookie("s=tok", "s"), None);
+/// ```
+pub fn strip_cookie(header: &str, name: &str) -> Option<String> {
+    let kept: Vec<&str> = header
+        .split(';')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .filter(|part| part.split('=').next().map(str::trim) != Some(name))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
+}
