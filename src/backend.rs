@@ -237,11 +237,10 @@ impl<S: UserStore> UserBackend for KvUserBackend<S> {
         let Some(raw) = self.store.get(&key).await? else {
             return Ok(None);
         };
-        let user: User =
-            serde_json::from_str(&raw).map_err(|e| BackendError::CorruptRecord {
-                key: key.clone(),
-                reason: e.to_string(),
-            })?;
+        let user: User = serde_json::from_str(&raw).map_err(|e| BackendError::CorruptRecord {
+            key: key.clone(),
+            reason: e.to_string(),
+        })?;
         if user.username != username {
             return Err(BackendError::CorruptRecord {
                 key,

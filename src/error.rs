@@ -14,8 +14,6 @@
 //! assert_eq!(AuthError::MissingIdentity.status(), 401);
 //! ```
 
-
-
 /// Something wrong with the way the filters are configured or ordered.
 ///
 /// Every message names what the user wrote (the concrete filter type, the setting) and what

@@ -161,6 +161,10 @@ impl RemoteUserFilter {
         if text.len() > MAX_IDENTITY_LEN {
             return Err(bad("it is longer than 320 bytes"));
         }
+        // Two headers joined by a proxy (or by JS `Headers`) arrive as `a, b`.
+        if text.contains(',') {
+            return Err(bad("it holds more than one value"));
+        }
         if text.chars().any(char::is_control) {
             return Err(bad("it contains control characters"));
         }
@@ -185,9 +189,7 @@ impl RemoteUserFilter {
     async fn process(&self, req: &mut AuthRequest) -> Result<(), AuthError> {
         let Some(remote_user) = self.identity(req)? else {
             // Django logs out only sessions its own backend made.
-            let ours = req
-                .user()
-                .is_some_and(|u| u.backend == self.backend.name());
+            let ours = req.user().is_some_and(|u| u.backend == self.backend.name());
             if self.force_logout_if_no_header && ours {
                 logout(req);
             }

@@ -101,12 +101,7 @@ impl SessionConfig {
             .build()
     }
 
-    fn issue(
-        &self,
-        user: &SessionUser,
-        session_id: &str,
-        now: u64,
-    ) -> Result<String, AuthError> {
+    fn issue(&self, user: &SessionUser, session_id: &str, now: u64) -> Result<String, AuthError> {
         let key = self.key.as_ref().ok_or_else(missing_secret)?;
         let claims = JWTClaims {
             issued_at: Some(JwtDuration::from_secs(now)),

@@ -89,7 +89,11 @@ pub struct StockSettings {
     pub session_ttl_secs: u64,
 }
 
-fn parse_bool(setting: &'static str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
+fn parse_bool(
+    setting: &'static str,
+    value: Option<String>,
+    default: bool,
+) -> Result<bool, ConfigError> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(default),
         Some("true") => Ok(true),
@@ -165,7 +169,11 @@ impl StockSettings {
             remote_user_header: set("REMOTE_USER_HEADER")
                 .map(|v| v.trim().to_owned())
                 .unwrap_or_else(|| DEFAULT_HEADER.to_owned()),
-            create_unknown_user: parse_bool("CREATE_UNKNOWN_USER", set("CREATE_UNKNOWN_USER"), true)?,
+            create_unknown_user: parse_bool(
+                "CREATE_UNKNOWN_USER",
+                set("CREATE_UNKNOWN_USER"),
+                true,
+            )?,
             allow_inactive_users: parse_bool(
                 "ALLOW_INACTIVE_USERS",
                 set("ALLOW_INACTIVE_USERS"),
@@ -196,7 +204,9 @@ impl StockSettings {
         clock: impl Clock + 'static,
     ) -> Result<FilterChain, ConfigError> {
         let backend = self.backend(store);
-        let mut builder = FilterChain::builder().anonymous(self.anonymous).clock(clock);
+        let mut builder = FilterChain::builder()
+            .anonymous(self.anonymous)
+            .clock(clock);
         for name in &self.filters {
             let remote_user = || {
                 RemoteUserFilter::builder(Rc::clone(&backend))

@@ -56,7 +56,11 @@ impl UpstreamHeaders {
 
     /// The header names, lower-case: every one is removed from the client's request first.
     pub fn names(&self) -> [&str; 3] {
-        [self.user.as_str(), self.email.as_str(), self.groups.as_str()]
+        [
+            self.user.as_str(),
+            self.email.as_str(),
+            self.groups.as_str(),
+        ]
     }
 
     /// The headers to set for `user`: the username always, email and groups when known.

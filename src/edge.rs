@@ -1,0 +1,243 @@
+//! The Cloudflare Worker: a thin layer that turns a `worker::Request` into headers for the
+//! [`FilterChain`](crate::FilterChain), and its [`Outcome`](crate::Outcome) into a response
+//! or a forwarded request. Only on wasm32.
+//!
+//! ```no_run
+//! use remote_user_filter::edge::WorkerKvStore;
+//! # fn demo(env: &worker::Env) {
+//! let store = WorkerKvStore::from_env(env, "USERS");
+//! # let _ = store;
+//! # }
+//! ```
+
+use std::cell::OnceCell;
+use std::rc::Rc;
+
+use async_trait::async_trait;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use wasm_bindgen::JsValue;
+use worker::{
+    console_error, event, Context, Env, Fetch, Headers, KvStore, Request, RequestInit,
+    RequestRedirect, Response,
+};
+
+use crate::error::{AuthError, ConfigError, StoreError};
+use crate::filter::{FilterChain, Outcome};
+use crate::settings::{StockSettings, KV_BINDING};
+use crate::store::UserStore;
+use crate::upstream::{origin_url, strip_cookie};
+use crate::{SystemClock, DEFAULT_COOKIE_NAME};
+
+/// A Workers KV namespace as a [`UserStore`]; a missing binding is reported by the
+/// configuration check, not at the first user lookup.
+///
+/// ```no_run
+/// # fn demo(env: &worker::Env) {
+/// let store = remote_user_filter::edge::WorkerKvStore::from_env(env, "USERS");
+/// # let _ = store;
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct WorkerKvStore {
+    binding: String,
+    kv: Option<KvStore>,
+}
+
+impl WorkerKvStore {
+    /// The namespace bound as `binding` in `env` (possibly missing).
+    pub fn from_env(env: &Env, binding: &str) -> Self {
+        Self {
+            binding: binding.to_owned(),
+            kv: env.kv(binding).ok(),
+        }
+    }
+
+    /// The namespace bound as `binding` on any JS object (e.g. a test stand-in).
+    pub fn from_object(object: &JsValue, binding: &str) -> Self {
+        Self {
+            binding: binding.to_owned(),
+            kv: KvStore::from_this(object, binding).ok(),
+        }
+    }
+
+    fn kv(&self) -> Result<&KvStore, StoreError> {
+        self.kv
+            .as_ref()
+            .ok_or_else(|| StoreError(format!("KV binding `{}` is not bound", self.binding)))
+    }
+}
+
+#[async_trait(?Send)]
+impl UserStore for WorkerKvStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.kv()?
+            .get(key)
+            .text()
+            .await
+            .map_err(|e| StoreError(e.to_string()))
+    }
+
+    async fn put(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.kv()?
+            .put(key, value)
+            .map_err(|e| StoreError(e.to_string()))?
+            .execute()
+            .await
+            .map_err(|e| StoreError(e.to_string()))
+    }
+
+    fn missing_binding(&self) -> Option<&str> {
+        self.kv.is_none().then_some(self.binding.as_str())
+    }
+}
+
+/// The checked stock chain and the settings it came from.
+struct Stock {
+    chain: FilterChain,
+    settings: StockSettings,
+}
+
+thread_local! {
+    /// Built (and so checked) once per isolate.
+    static STOCK: OnceCell<Rc<Result<Stock, ConfigError>>> = const { OnceCell::new() };
+}
+
+fn env_string(env: &Env, name: &str) -> Option<String> {
+    env.var(name).ok().map(|v| v.to_string())
+}
+
+fn build_stock(env: &Env) -> Result<Stock, ConfigError> {
+    let settings = StockSettings::from_vars(|name| env_string(env, name))?;
+    let store = WorkerKvStore::from_env(env, KV_BINDING);
+    let chain = settings.build_chain(env_string(env, "SESSION_SECRET"), store, SystemClock)?;
+    Ok(Stock { chain, settings })
+}
+
+fn stock(env: &Env) -> Rc<Result<Stock, ConfigError>> {
+    STOCK.with(|cell| {
+        Rc::clone(cell.get_or_init(|| {
+            let built = build_stock(env);
+            if let Err(e) = &built {
+                console_error!("remote-user-filter configuration error: {e}");
+            }
+            Rc::new(built)
+        }))
+    })
+}
+
+/// JS header values are byte strings: each char is one byte. Recover the bytes so UTF-8
+/// identities arrive intact.
+fn byte_string(value: &str) -> Vec<u8> {
+    value
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect()
+}
+
+fn header_map(headers: &Headers) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers.entries() {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(&byte_string(&value)),
+        ) {
+            map.append(name, value);
+        }
+    }
+    map
+}
+
+fn error_response(error: &AuthError, set_cookie: Option<&str>) -> worker::Result<Response> {
+    let status = error.status();
+    match error {
+        AuthError::Backend(e) => console_error!("remote-user-filter: {}", e.log_line()),
+        AuthError::Config(e) => console_error!("remote-user-filter configuration error: {e}"),
+        _ => {}
+    }
+    let mut response = Response::error(format!("{error}\n"), status)?;
+    let headers = response.headers_mut();
+    headers.set("Cache-Control", "no-store")?;
+    if status == 401 {
+        headers.set("WWW-Authenticate", "RemoteUser")?;
+    }
+    if let Some(cookie) = set_cookie {
+        headers.append("Set-Cookie", cookie)?;
+    }
+    Ok(response)
+}
+
+async fn forward(
+    req: &Request,
+    stock: &Stock,
+    user: Option<&crate::SessionUser>,
+    set_cookie: Option<&str>,
+) -> worker::Result<Response> {
+    let upstream = &stock.settings.upstream;
+    let headers = Headers::new();
+    for (name, value) in req.headers().entries() {
+        if upstream.names().contains(&name.as_str()) {
+            continue;
+        }
+        if name == "cookie" {
+            if let Some(rest) = strip_cookie(&value, DEFAULT_COOKIE_NAME) {
+                headers.append(&name, &rest)?;
+            }
+            continue;
+        }
+        headers.append(&name, &value)?;
+    }
+    if let Some(user) = user {
+        for (name, value) in upstream.identity_headers(user) {
+            headers.set(name, &value)?;
+        }
+    }
+    let url = req.url()?;
+    let target = match &stock.settings.origin_url {
+        Some(origin) => {
+            let path_and_query = match url.query() {
+                Some(q) => format!("{}?{q}", url.path()),
+                None => url.path().to_owned(),
+            };
+            origin_url(origin, &path_and_query)
+        }
+        None => url.to_string(),
+    };
+    let mut init = RequestInit::new();
+    init.with_method(req.method())
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual)
+        .with_body(req.inner().body().map(JsValue::from));
+    let outgoing = Request::new_with_init(&target, &init)?;
+    let response = Fetch::Request(outgoing).send().await?;
+    let Some(cookie) = set_cookie else {
+        return Ok(response);
+    };
+    // A fetched response's headers are immutable: copy them, then add our one cookie.
+    let copied = Headers::new();
+    for (name, value) in response.headers().entries() {
+        copied.append(&name, &value)?;
+    }
+    copied.append("Set-Cookie", cookie)?;
+    Ok(response.with_headers(copied))
+}
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// The stock worker's entry point.
+#[event(fetch)]
+pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let stock = stock(&env);
+    let stock = match stock.as_ref() {
+        Ok(stock) => stock,
+        Err(e) => return error_response(&AuthError::Config(e.clone()), None),
+    };
+    match stock.chain.handle(header_map(req.headers())).await {
+        Outcome::Forward { user, set_cookie } => {
+            forward(&req, stock, user.as_ref(), set_cookie.as_deref()).await
+        }
+        Outcome::Respond { error, set_cookie } => error_response(&error, set_cookie.as_deref()),
+    }
+}
