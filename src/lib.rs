@@ -57,6 +57,8 @@ mod user;
 
 #[cfg(target_arch = "wasm32")]
 pub mod edge;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod offline;
 
 pub use async_trait::async_trait;
 pub use backend::{AllowAllUsers, Authenticated, KvUserBackend, UserBackend};

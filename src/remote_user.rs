@@ -183,7 +183,14 @@ impl RemoteUserFilter {
                 required: "SessionFilter",
             });
         }
-        self.backend.check()
+        // Name the backend the user installed (e.g. a wrapper), not the one it delegates to.
+        self.backend.check().map_err(|problem| match problem {
+            ConfigProblem::MissingBinding { binding, .. } => ConfigProblem::MissingBinding {
+                backend: self.backend.name(),
+                binding,
+            },
+            other => other,
+        })
     }
 
     async fn process(&self, req: &mut AuthRequest) -> Result<(), AuthError> {

@@ -1,0 +1,383 @@
+//! Django's RemoteUser checklist, ported: every behaviour runs against every variant
+//! (default, no-create, allow-inactive, custom backend, custom header, persistent).
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use common::*;
+use futures::executor::block_on;
+use remote_user_filter::{AnonymousPolicy, AuthError, Outcome};
+
+const KNOWN: &str = "knownuser@corp.example";
+const NEW: &str = "newuser@corp.example";
+
+fn creates(v: Variant) -> bool {
+    v != Variant::NoCreate
+}
+
+/// No header and an empty header: anonymous, nothing created, no cookie, no store call.
+fn no_identity_is_anonymous(v: Variant) {
+    block_on(async {
+        let h = Harness::new(v);
+        for identity in [None, Some(""), Some("   ")] {
+            let outcome = h.send(identity, None).await;
+            assert_eq!(status(&outcome), 401, "{identity:?}: {outcome:?}");
+            assert!(outcome.set_cookie().is_none());
+        }
+        assert_eq!(h.calls(), (0, 0));
+        assert!(h.store.is_empty());
+
+        let pass = Harness::with_policy(v, AnonymousPolicy::Pass);
+        let outcome = pass.send(None, None).await;
+        assert!(matches!(
+            outcome,
+            Outcome::Forward {
+                user: None,
+                set_cookie: None
+            }
+        ));
+    })
+}
+
+/// An unknown user is created exactly once; the next request with the cookie makes no store
+/// call and sends no cookie.
+fn unknown_user(v: Variant) {
+    block_on(async {
+        let h = Harness::new(v);
+        let outcome = h.send(Some(NEW), None).await;
+        if !creates(v) {
+            assert_eq!(status(&outcome), 403, "{outcome:?}");
+            assert!(outcome.set_cookie().is_none());
+            assert_eq!(h.calls(), (1, 0), "one read, nothing written");
+            assert!(h.store.is_empty());
+            return;
+        }
+        assert_eq!(forwarded_user(&outcome).unwrap().username, h.username(NEW));
+        assert_eq!(h.calls(), (1, 1), "one read and one write per new user");
+        let record = h.record(NEW).expect("created");
+        assert_eq!(record["username"], h.username(NEW));
+        assert_eq!(record["is_active"], true);
+        assert_eq!(record["date_joined"], "2027-01-15T08:00:00Z");
+        assert_eq!(record["last_login"], "2027-01-15T08:00:00Z");
+        let cookie = pair(outcome.set_cookie().unwrap());
+
+        h.clock.advance(60);
+        let again = h.send(Some(NEW), Some(&cookie)).await;
+        assert_eq!(forwarded_user(&again).unwrap().username, h.username(NEW));
+        assert!(
+            again.set_cookie().is_none(),
+            "no Set-Cookie in a valid session"
+        );
+        assert_eq!(h.calls(), (1, 1), "no KV call at all in a valid session");
+        assert_eq!(h.store.len(), 1);
+    })
+}
+
+/// A known user logs in; `last_login` is written once and unchanged later in the session.
+fn known_user(v: Variant) {
+    block_on(async {
+        let h = Harness::new(v);
+        let name = h.username(KNOWN);
+        h.seed(
+            KNOWN,
+            &format!(r#"{{"username":"{name}","is_active":true,"email":"k@corp.example","groups":["ops","dev"],"team":"blue"}}"#),
+        );
+        let outcome = h.send(Some(KNOWN), None).await;
+        let user = forwarded_user(&outcome).expect("logged in").clone();
+        assert_eq!(user.email.as_deref(), Some("k@corp.example"));
+        assert_eq!(user.groups, ["ops", "dev"]);
+        assert_eq!(h.calls(), (1, 1));
+        let record = h.record(KNOWN).unwrap();
+        assert_eq!(record["last_login"], "2027-01-15T08:00:00Z");
+        assert_eq!(record["team"], "blue", "unknown fields are kept");
+        assert!(record.get("date_joined").is_none(), "not created here");
+        let cookie = pair(outcome.set_cookie().unwrap());
+
+        h.clock.advance(3600);
+        let later = h.send(Some(KNOWN), Some(&cookie)).await;
+        assert_eq!(
+            forwarded_user(&later),
+            Some(&user),
+            "email and groups from the session"
+        );
+        assert!(later.set_cookie().is_none());
+        assert_eq!(h.calls(), (1, 1));
+        assert_eq!(
+            h.record(KNOWN).unwrap()["last_login"],
+            "2027-01-15T08:00:00Z"
+        );
+    })
+}
+
+/// The header switches to another user: old session dropped, new login, new session id.
+fn header_switches_user(v: Variant) {
+    block_on(async {
+        let h = Harness::new(v);
+        let name = h.username(NEW);
+        h.seed(NEW, &format!(r#"{{"username":"{name}","is_active":true}}"#));
+        let first_name = h.username(KNOWN);
+        h.seed(
+            KNOWN,
+            &format!(r#"{{"username":"{first_name}","is_active":true}}"#),
+        );
+        let first = h.login(KNOWN).await;
+        let outcome = h.send(Some(NEW), Some(&first)).await;
+        assert_eq!(forwarded_user(&outcome).unwrap().username, name);
+        let second = outcome.set_cookie().expect("new session cookie");
+        assert!(
+            !second.contains("Max-Age=0"),
+            "one Set-Cookie: the new session"
+        );
+        let (old, new) = (claims(&first), claims(second));
+        assert_eq!(new["sub"], name);
+        assert_ne!(old["jti"], new["jti"], "a new session id: no fixation");
+    })
+}
+
+/// The header disappears: the plain filter logs out, the persistent one keeps the session.
+fn header_disappears(v: Variant) {
+    block_on(async {
+        let h = Harness::new(v);
+        let name = h.username(KNOWN);
+        h.seed(
+            KNOWN,
+            &format!(r#"{{"username":"{name}","is_active":true}}"#),
+        );
+        let cookie = h.login(KNOWN).await;
+        let calls = h.calls();
+        let outcome = h.send(None, Some(&cookie)).await;
+        assert_eq!(h.calls(), calls, "no store call either way");
+        if v == Variant::Persistent {
+            assert_eq!(forwarded_user(&outcome).unwrap().username, name);
+            assert!(outcome.set_cookie().is_none());
+        } else {
+            assert_eq!(status(&outcome), 401);
+            let removal = outcome.set_cookie().expect("logout clears the cookie");
+            assert!(removal.starts_with(&format!("{COOKIE}=;")), "{removal}");
+            assert!(removal.contains("Max-Age=0"));
+            assert!(removal.contains("Path=/") && removal.contains("Secure"));
+        }
+    })
+}
+
+/// An inactive user is refused (403), unless the backend allows all users.
+fn inactive_user(v: Variant) {
+    block_on(async {
+        let h = Harness::new(v);
+        let name = h.username(KNOWN);
+        let json = format!(r#"{{"username":"{name}","is_active":false}}"#);
+        h.seed(KNOWN, &json);
+        let outcome = h.send(Some(KNOWN), None).await;
+        if v == Variant::AllowInactive {
+            assert_eq!(forwarded_user(&outcome).unwrap().username, name);
+            assert!(outcome.set_cookie().is_some());
+        } else {
+            assert_eq!(status(&outcome), 403, "{outcome:?}");
+            assert!(outcome.set_cookie().is_none());
+            assert_eq!(
+                h.store.peek(&h.key(KNOWN)).unwrap(),
+                json,
+                "record unchanged"
+            );
+        }
+    })
+}
+
+/// Tampered, expired and foreign cookies are ignored as if absent, then a normal login.
+fn bad_cookies_are_ignored(v: Variant) {
+    block_on(async {
+        let h = Harness::new(v);
+        if !creates(v) {
+            let name = h.username(KNOWN);
+            h.seed(
+                KNOWN,
+                &format!(r#"{{"username":"{name}","is_active":true}}"#),
+            );
+        }
+        let good = h.login(KNOWN).await;
+        // Tampered: flip one signature character.
+        let mut tampered = good.clone().into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        // Foreign: the same claims, another secret.
+        let other = Harness::new(v);
+        if !creates(v) {
+            let name = other.username(KNOWN);
+            other.seed(
+                KNOWN,
+                &format!(r#"{{"username":"{name}","is_active":true}}"#),
+            );
+        }
+        let foreign = {
+            let s = remote_user_filter::SessionFilter::builder(
+                "another-secret-another-secret-0123456789",
+            )
+            .build();
+            let mut req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), T0);
+            use remote_user_filter::Filter;
+            s.call(&mut req).await.unwrap();
+            let user = remote_user_filter::User::new(h.username(KNOWN));
+            let backend =
+                remote_user_filter::KvUserBackend::new(remote_user_filter::MemoryStore::new());
+            remote_user_filter::login(&mut req, user, &backend)
+                .await
+                .unwrap();
+            pair(req.set_cookie().unwrap())
+        };
+        for (label, cookie) in [
+            ("tampered", tampered),
+            ("foreign", foreign),
+            ("garbage", format!("{COOKIE}=not.a.jwt")),
+        ] {
+            let before = h.calls();
+            let outcome = h.send(Some(KNOWN), Some(&cookie)).await;
+            assert!(
+                outcome.set_cookie().is_some(),
+                "{label}: a normal login follows"
+            );
+            assert_eq!(
+                h.calls().0,
+                before.0 + 1,
+                "{label}: looked up like a new visit"
+            );
+        }
+        // Expired: the good cookie, after its 8 h lifetime.
+        h.clock.advance(8 * 3600 + 1);
+        let outcome = h.send(Some(KNOWN), Some(&good)).await;
+        assert!(
+            outcome.set_cookie().is_some(),
+            "expired: a normal login follows"
+        );
+    })
+}
+
+/// The store failing: 503, no cookie, nothing written.
+fn store_failure_is_503(v: Variant) {
+    block_on(async {
+        let h = Harness::new(v);
+        h.store.set_failing(true);
+        let outcome = h.send(Some(KNOWN), None).await;
+        match &outcome {
+            Outcome::Respond {
+                error: AuthError::Backend(_),
+                set_cookie: None,
+            } => {}
+            other => panic!("expected a backend error without cookie, got {other:?}"),
+        }
+        assert_eq!(status(&outcome), 503);
+        assert!(h.store.is_empty());
+    })
+}
+
+/// A record that is not JSON: 403 for that user, record left alone.
+fn corrupt_record_is_403_and_kept(v: Variant) {
+    block_on(async {
+        let h = Harness::new(v);
+        h.seed(KNOWN, "{not json");
+        let outcome = h.send(Some(KNOWN), None).await;
+        assert_eq!(status(&outcome), 403, "{outcome:?}");
+        assert!(outcome.set_cookie().is_none());
+        assert_eq!(h.store.peek(&h.key(KNOWN)).as_deref(), Some("{not json"));
+        assert_eq!(h.calls(), (1, 0));
+    })
+}
+
+/// A malformed identity (two values, control characters, too long): 400, nothing written.
+fn malformed_identity_is_400(v: Variant) {
+    block_on(async {
+        let h = Harness::new(v);
+        let long = "a".repeat(400);
+        for identity in ["a@corp.example, b@corp.example", long.as_str()] {
+            let outcome = h.send(Some(identity), None).await;
+            assert_eq!(status(&outcome), 400, "{identity}");
+            assert!(outcome.set_cookie().is_none());
+        }
+        let twice = h
+            .send_with(
+                None,
+                None,
+                &[(h.header, "a@corp.example"), (h.header, "b@corp.example")],
+            )
+            .await;
+        assert_eq!(status(&twice), 400);
+        assert_eq!(h.calls(), (0, 0));
+    })
+}
+
+macro_rules! checklist {
+    ($($variant:ident => $module:ident),* $(,)?) => {$(
+        mod $module {
+            use super::*;
+            #[test] fn no_identity_is_anonymous() { super::no_identity_is_anonymous(Variant::$variant) }
+            #[test] fn unknown_user() { super::unknown_user(Variant::$variant) }
+            #[test] fn known_user() { super::known_user(Variant::$variant) }
+            #[test] fn header_switches_user() { super::header_switches_user(Variant::$variant) }
+            #[test] fn header_disappears() { super::header_disappears(Variant::$variant) }
+            #[test] fn inactive_user() { super::inactive_user(Variant::$variant) }
+            #[test] fn bad_cookies_are_ignored() { super::bad_cookies_are_ignored(Variant::$variant) }
+            #[test] fn store_failure_is_503() { super::store_failure_is_503(Variant::$variant) }
+            #[test] fn corrupt_record_is_403_and_kept() { super::corrupt_record_is_403_and_kept(Variant::$variant) }
+            #[test] fn malformed_identity_is_400() { super::malformed_identity_is_400(Variant::$variant) }
+        }
+    )*};
+}
+
+checklist! {
+    Default => default,
+    NoCreate => no_create,
+    AllowInactive => allow_inactive,
+    CustomBackend => custom_backend,
+    CustomHeader => custom_header,
+    Persistent => persistent,
+}
+
+/// The custom backend on the async path: cleans the name on lookup and, on creation only,
+/// takes the email from another header.
+#[test]
+fn custom_backend_configures_new_users_only() {
+    block_on(async {
+        let h = Harness::new(Variant::CustomBackend);
+        let extra = [("x-corp-email", "ann.new@corp.example")];
+        let outcome = h.send_with(Some("ann@corp.example"), None, &extra).await;
+        let user = forwarded_user(&outcome).unwrap();
+        assert_eq!(user.username, "ann");
+        assert_eq!(user.email.as_deref(), Some("ann.new@corp.example"));
+        assert_eq!(
+            h.store
+                .peek("user:ann")
+                .map(|r| r.contains("ann.new@corp.example")),
+            Some(true)
+        );
+
+        h.store.seed(
+            "user:bob",
+            r#"{"username":"bob","is_active":true,"email":"bob@old.example"}"#,
+        );
+        let outcome = h.send_with(Some("bob@corp.example"), None, &extra).await;
+        let user = forwarded_user(&outcome).unwrap();
+        assert_eq!(user.username, "bob");
+        assert_eq!(
+            user.email.as_deref(),
+            Some("bob@old.example"),
+            "known users keep theirs"
+        );
+    })
+}
+
+/// Header names are matched as HTTP defines them: `_` is not `-`.
+#[test]
+fn underscore_is_not_dash() {
+    block_on(async {
+        let h = Harness::new(Variant::Default);
+        let outcome = h
+            .send_with(
+                None,
+                None,
+                &[("Cf_Access_Authenticated_User_Email", "ann@corp.example")],
+            )
+            .await;
+        assert_eq!(status(&outcome), 401);
+        assert_eq!(h.calls(), (0, 0));
+    })
+}

@@ -1,0 +1,322 @@
+//! The configuration check: each failure's full message names the concrete filter type and
+//! the exact setting; the worker (StockSettings), the library builder and the offline
+//! command all say the same.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::rc::Rc;
+
+use remote_user_filter::offline::OfflineConfig;
+use remote_user_filter::{
+    async_trait, AuthError, AuthRequest, ConfigError, ConfigProblem, Filter, FilterChain,
+    FilterKind, KvUserBackend, ManualClock, MemoryStore, PersistentRemoteUserFilter, Position,
+    RemoteUserFilter, SessionFilter, StockSettings, StoreError, UserStore,
+};
+
+const SECRET: &str = "config-test-session-secret-0123456789abcdef";
+
+struct Unbound;
+#[async_trait(?Send)]
+impl UserStore for Unbound {
+    async fn get(&self, _: &str) -> Result<Option<String>, StoreError> {
+        Err(StoreError("unbound".into()))
+    }
+    async fn put(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        Err(StoreError("unbound".into()))
+    }
+    fn missing_binding(&self) -> Option<&str> {
+        Some("USERS")
+    }
+}
+
+fn stock(vars: &[(&str, &str)], secret: Option<&str>) -> Result<Vec<String>, ConfigError> {
+    stock_with(vars, secret, MemoryStore::new())
+}
+
+fn stock_with(
+    vars: &[(&str, &str)],
+    secret: Option<&str>,
+    store: impl UserStore + 'static,
+) -> Result<Vec<String>, ConfigError> {
+    let vars: HashMap<&str, &str> = vars.iter().copied().collect();
+    let settings = StockSettings::from_vars(|k| vars.get(k).map(|v| v.to_string()))?;
+    Ok(settings
+        .build_chain(secret.map(str::to_owned), store, ManualClock::new(0))?
+        .names())
+}
+
+fn message(result: Result<Vec<String>, ConfigError>) -> String {
+    result
+        .expect_err("configuration should be refused")
+        .to_string()
+}
+
+#[test]
+fn default_configuration_is_accepted() {
+    assert_eq!(
+        stock(&[], Some(SECRET)).unwrap(),
+        ["SessionFilter", "RemoteUserFilter"]
+    );
+}
+
+#[test]
+fn remote_user_filter_without_session_filter_before_it() {
+    assert_eq!(
+        message(stock(
+            &[("AUTH_FILTERS", "persistent_remote_user,session")],
+            Some(SECRET)
+        )),
+        "`PersistentRemoteUserFilter` requires `SessionFilter` to be installed before it"
+    );
+    assert_eq!(
+        message(stock(&[("AUTH_FILTERS", "remote_user")], Some(SECRET))),
+        "`RemoteUserFilter` requires `SessionFilter` to be installed before it"
+    );
+}
+
+#[test]
+fn missing_secret_names_session_filter() {
+    let expected = "`SessionFilter` needs the secret SESSION_SECRET, which is not set; run \
+                    `wrangler secret put SESSION_SECRET` (locally: add it to .dev.vars)";
+    assert_eq!(message(stock(&[], None)), expected);
+    assert_eq!(message(stock(&[], Some(""))), expected);
+}
+
+#[test]
+fn short_secret_names_session_filter_and_never_the_value() {
+    let text = message(stock(&[], Some("tiny-secret-xyz")));
+    assert_eq!(
+        text,
+        "`SessionFilter` needs SESSION_SECRET to be at least 32 bytes long, but it is 15 bytes; \
+         generate one with `openssl rand -base64 48`"
+    );
+    assert!(!text.contains("tiny-secret-xyz"));
+}
+
+#[test]
+fn missing_kv_binding_names_backend_and_filter() {
+    assert_eq!(
+        message(stock_with(&[], Some(SECRET), Unbound)),
+        "`RemoteUserFilter` uses `KvUserBackend`, whose Workers KV binding `USERS` is not bound; \
+         add [[kv_namespaces]] with binding = \"USERS\" to wrangler.toml"
+    );
+    assert_eq!(
+        message(stock_with(
+            &[
+                ("ALLOW_INACTIVE_USERS", "true"),
+                ("AUTH_FILTERS", "session,persistent_remote_user")
+            ],
+            Some(SECRET),
+            Unbound
+        )),
+        "`PersistentRemoteUserFilter` uses `AllowAllUsers<KvUserBackend>`, whose Workers KV \
+         binding `USERS` is not bound; add [[kv_namespaces]] with binding = \"USERS\" to \
+         wrangler.toml"
+    );
+}
+
+#[test]
+fn invalid_header_name() {
+    assert_eq!(
+        message(stock(&[("REMOTE_USER_HEADER", "Bad Header")], Some(SECRET))),
+        "`RemoteUserFilter` setting REMOTE_USER_HEADER is `Bad Header`, which is not a valid \
+         HTTP header name"
+    );
+    assert_eq!(
+        message(stock(&[("UPSTREAM_USER_HEADER", "X:User")], Some(SECRET))),
+        "UPSTREAM_USER_HEADER is `X:User`, but it must be a valid HTTP header name, e.g. X-Remote-User"
+    );
+}
+
+#[test]
+fn unknown_filter_name() {
+    assert_eq!(
+        message(stock(
+            &[("AUTH_FILTERS", "session,remote-user")],
+            Some(SECRET)
+        )),
+        "AUTH_FILTERS names an unknown filter `remote-user`; known filters are: session, \
+         remote_user, persistent_remote_user"
+    );
+    assert_eq!(
+        message(stock(&[("AUTH_FILTERS", " , ")], Some(SECRET))),
+        "AUTH_FILTERS is empty; list at least `session,remote_user`"
+    );
+}
+
+#[test]
+fn duplicate_session_filter() {
+    assert_eq!(
+        message(stock(
+            &[("AUTH_FILTERS", "session,session,remote_user")],
+            Some(SECRET)
+        )),
+        "`SessionFilter` is installed more than once; keep one"
+    );
+}
+
+#[test]
+fn invalid_values() {
+    for (var, value, expected) in [
+        ("CREATE_UNKNOWN_USER", "yes", "CREATE_UNKNOWN_USER is `yes`, but it must be `true` or `false`"),
+        ("ALLOW_INACTIVE_USERS", "1", "ALLOW_INACTIVE_USERS is `1`, but it must be `true` or `false`"),
+        ("ANONYMOUS", "allow", "ANONYMOUS is `allow`, but it must be `deny` or `pass`"),
+        ("SESSION_TTL_SECS", "8h", "SESSION_TTL_SECS is `8h`, but it must be a whole number of seconds from 1 to 31536000"),
+        ("ORIGIN_URL", "ftp://x", "ORIGIN_URL is `ftp://x`, but it must be an http(s) URL without query or fragment, e.g. https://app.internal.example"),
+    ] {
+        assert_eq!(message(stock(&[(var, value)], Some(SECRET))), expected, "{var}");
+    }
+}
+
+/// A user's own wrapper is named as itself, even when it hands `check` to the filter it wraps.
+struct CorpRemoteUser(RemoteUserFilter);
+
+#[async_trait(?Send)]
+impl Filter for CorpRemoteUser {
+    fn kind(&self) -> FilterKind {
+        self.0.kind()
+    }
+    fn check(&self, position: &Position<'_>) -> Result<(), ConfigProblem> {
+        self.0.check(position)
+    }
+    async fn call(&self, req: &mut AuthRequest) -> Result<(), AuthError> {
+        self.0.call(req).await
+    }
+}
+
+#[test]
+fn custom_wrapper_is_named_as_itself() {
+    let backend = Rc::new(KvUserBackend::new(MemoryStore::new()));
+    let wrapped = || {
+        RemoteUserFilter::builder(backend.clone())
+            .header("X-Corp-User")
+            .build()
+    };
+    let err = FilterChain::builder()
+        .filter(CorpRemoteUser(wrapped()))
+        .filter(SessionFilter::builder(SECRET).build())
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`CorpRemoteUser` requires `SessionFilter` to be installed before it"
+    );
+    let err = FilterChain::builder()
+        .filter(SessionFilter::builder(SECRET).build())
+        .filter(CorpRemoteUser(
+            RemoteUserFilter::builder(backend.clone())
+                .header("X Corp")
+                .build(),
+        ))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`CorpRemoteUser` setting REMOTE_USER_HEADER is `X Corp`, which is not a valid HTTP header name"
+    );
+    let ok = FilterChain::builder()
+        .filter(SessionFilter::builder(SECRET).build())
+        .filter(CorpRemoteUser(wrapped()))
+        .filter(PersistentRemoteUserFilter::from(wrapped()))
+        .build()
+        .unwrap();
+    assert_eq!(
+        ok.names(),
+        [
+            "SessionFilter",
+            "CorpRemoteUser",
+            "PersistentRemoteUserFilter"
+        ]
+    );
+}
+
+const TOML: &str = r#"
+name = "app"
+main = "build/index.js"
+
+[[kv_namespaces]]
+binding = "USERS"
+id = "abc"
+
+[vars]
+AUTH_FILTERS = "session,remote_user"
+
+[env.staging]
+kv_namespaces = [{ binding = "USERS", id = "def" }]
+vars = { AUTH_FILTERS = "remote_user,session" }
+
+[env.nokv]
+vars = { AUTH_FILTERS = "session,remote_user" }
+"#;
+
+#[test]
+fn offline_check_reads_wrangler_toml_env_and_dev_vars() {
+    let dev = format!("SESSION_SECRET={SECRET}\n");
+    assert_eq!(
+        OfflineConfig::parse(TOML, &dev, None)
+            .unwrap()
+            .check()
+            .unwrap(),
+        ["SessionFilter", "RemoteUserFilter"]
+    );
+    assert_eq!(
+        OfflineConfig::parse(TOML, &dev, Some("staging"))
+            .unwrap()
+            .check()
+            .unwrap_err()
+            .to_string(),
+        "`RemoteUserFilter` requires `SessionFilter` to be installed before it"
+    );
+    assert!(OfflineConfig::parse(TOML, &dev, Some("nokv"))
+        .unwrap()
+        .check()
+        .unwrap_err()
+        .to_string()
+        .contains("Workers KV binding `USERS` is not bound"));
+    assert_eq!(
+        OfflineConfig::parse(TOML, "", None)
+            .unwrap()
+            .check()
+            .unwrap_err()
+            .to_string(),
+        message(stock(&[], None)),
+        "the offline check says what the worker says"
+    );
+    assert_eq!(
+        OfflineConfig::parse(TOML, &dev, Some("prod"))
+            .unwrap_err()
+            .to_string(),
+        "wrangler.toml has no [env.prod] section"
+    );
+}
+
+#[test]
+fn config_check_command_exits_non_zero_with_the_message() {
+    let dir = std::env::temp_dir().join(format!("rufcheck-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("wrangler.toml"), TOML).unwrap();
+    std::fs::write(dir.join(".dev.vars"), format!("SESSION_SECRET={SECRET}\n")).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_config-check"))
+            .arg("--dir")
+            .arg(&dir)
+            .args(args)
+            .env_remove("SESSION_SECRET")
+            .output()
+            .unwrap()
+    };
+    let ok = run(&[]);
+    assert!(ok.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout),
+        "configuration ok: SessionFilter -> RemoteUserFilter\n"
+    );
+    let bad = run(&["--env", "staging"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr),
+        "configuration error: `RemoteUserFilter` requires `SessionFilter` to be installed before it\n"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
