@@ -87,7 +87,7 @@ pub struct Authenticated {
 ///
 /// ```
 /// use remote_user_filter::{KvUserBackend, MemoryStore, UserBackend};
-/// let backend = KvUserBackend::new(MemoryStore::new()).create_unknown_user(false);
+/// let backend = KvUserBackend::new(MemoryStore::new()).with_create_unknown_user(false);
 /// assert!(!backend.create_unknown_user());
 /// assert_eq!(backend.name(), "KvUserBackend");
 /// ```
@@ -207,9 +207,9 @@ impl<S: UserStore> KvUserBackend<S> {
     ///
     /// ```
     /// use remote_user_filter::{KvUserBackend, MemoryStore, UserBackend};
-    /// assert!(!KvUserBackend::new(MemoryStore::new()).create_unknown_user(false).create_unknown_user());
+    /// assert!(!KvUserBackend::new(MemoryStore::new()).with_create_unknown_user(false).create_unknown_user());
     /// ```
-    pub fn create_unknown_user(mut self, create: bool) -> Self {
+    pub fn with_create_unknown_user(mut self, create: bool) -> Self {
         self.create_unknown_user = create;
         self
     }

@@ -188,7 +188,7 @@ impl StockSettings {
 
     /// The backend these settings describe, over `store`.
     pub fn backend<S: UserStore + 'static>(&self, store: S) -> Rc<dyn UserBackend> {
-        let kv = KvUserBackend::new(store).create_unknown_user(self.create_unknown_user);
+        let kv = KvUserBackend::new(store).with_create_unknown_user(self.create_unknown_user);
         if self.allow_inactive_users {
             Rc::new(AllowAllUsers(kv))
         } else {

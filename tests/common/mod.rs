@@ -73,7 +73,7 @@ impl Harness {
         let clock = Rc::new(ManualClock::new(T0));
         let kv = KvUserBackend::new(Rc::clone(&store));
         let backend: Rc<dyn UserBackend> = match variant {
-            Variant::NoCreate => Rc::new(kv.create_unknown_user(false)),
+            Variant::NoCreate => Rc::new(kv.with_create_unknown_user(false)),
             Variant::AllowInactive => Rc::new(AllowAllUsers(kv)),
             Variant::CustomBackend => Rc::new(CorpBackend(kv)),
             _ => Rc::new(kv),

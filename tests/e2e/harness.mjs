@@ -1,32 +1,65 @@
 // Shared e2e harness: a loopback echo origin and the built worker in real workerd through
 // Miniflare's API (no wrangler proxy), with a local KV namespace `USERS`.
 import http from "node:http";
+import { createHmac } from "node:crypto";
+import { before, after } from "node:test";
 import { Miniflare } from "miniflare";
 
 export const SECRET = "e2e-session-secret-0123456789abcdef0123456789";
 export const HEADER = "Cf-Access-Authenticated-User-Email";
 export const COOKIE = "__Host-remote-user-session";
+export const DEFAULT_TTL = 28800;
 
-/** A loopback origin that answers with the method, path and headers it received. */
+/** Close a server and the keep-alive connections workerd may still hold to it. */
+function closeServer(server) {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections?.();
+  });
+}
+
+/**
+ * A loopback origin that answers with the method, path, headers and body it received.
+ * Every request it saw is also kept in `requests` (so a test can tell it was never reached).
+ */
 export async function startOrigin() {
+  const requests = [];
   const server = http.createServer((req, res) => {
     let body = "";
     req.on("data", (c) => (body += c));
     req.on("end", () => {
+      const seen = { method: req.method, url: req.url, headers: req.headers, body };
+      requests.push(seen);
       res.setHeader("content-type", "application/json");
       res.setHeader("set-cookie", "origin=1; Path=/");
-      res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body }));
+      res.end(JSON.stringify(seen));
     });
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  return { server, url: `http://127.0.0.1:${server.address().port}` };
+  return {
+    server,
+    requests,
+    url: `http://127.0.0.1:${server.address().port}`,
+    close: () => closeServer(server),
+  };
 }
 
-/** Start the worker with these [vars] (merged over the stock defaults). */
+/**
+ * Start the worker with these [vars] (merged over the stock defaults; `undefined` removes one).
+ * `kv` is Miniflare's `kvNamespaces` (a list of local bindings, or a record, e.g. one whose
+ * `remoteProxyConnectionString` points at `startKvApi`). Worker logs are collected in `logs`
+ * (printed too when E2E_VERBOSE is set).
+ */
 export async function startWorker(origin, vars = {}, { kv = ["USERS"] } = {}) {
   const bindings = { SESSION_SECRET: SECRET, ORIGIN_URL: origin.url, ...vars };
   for (const [k, v] of Object.entries(bindings)) if (v === undefined) delete bindings[k];
+  const logs = [];
   const mf = new Miniflare({
+    host: "127.0.0.1",
+    handleStructuredLogs: (log) => {
+      logs.push(log);
+      if (process.env.E2E_VERBOSE) console.error(`[workerd ${log.level}] ${log.message}`);
+    },
     workers: [
       {
         name: "remote-user-filter",
@@ -40,7 +73,30 @@ export async function startWorker(origin, vars = {}, { kv = ["USERS"] } = {}) {
     ],
   });
   const url = await mf.ready;
-  return { mf, url: url.toString().replace(/\/$/, "") };
+  return { mf, logs, url: url.toString().replace(/\/$/, "") };
+}
+
+/**
+ * For a describe-block: start an origin and one worker before its tests, dispose both after.
+ * The returned object is filled in by the `before` hook: { origin, mf, url, logs, kv? }.
+ * `setup` may start extra things first (e.g. a fake KV API) and return startWorker options.
+ */
+export function useWorker(vars = {}, options = {}, setup = undefined) {
+  const ctx = {};
+  before(async () => {
+    ctx.origin = await startOrigin();
+    let opts = options;
+    if (setup) opts = { ...options, ...(await setup(ctx)) };
+    Object.assign(ctx, await startWorker(ctx.origin, vars, opts));
+    const local = opts.kv ?? ["USERS"];
+    if (Array.isArray(local) && local.includes("USERS")) ctx.kv = await ctx.mf.getKVNamespace("USERS");
+  });
+  after(async () => {
+    await ctx.mf?.dispose();
+    await ctx.origin?.close();
+    await ctx.kvApi?.close();
+  });
+  return ctx;
 }
 
 /** The `name=value` part of the session cookie in a response, if any. */
@@ -49,3 +105,153 @@ export function sessionCookie(res) {
   const ours = all.filter((c) => c.startsWith(`${COOKIE}=`));
   return { all: ours, pair: ours.length ? ours[0].split(";")[0] : undefined };
 }
+
+/** A Set-Cookie line as { name, value, attrs } (attribute names lower-cased; flags map to true). */
+export function parseSetCookie(line) {
+  const [pair, ...rest] = line.split(";").map((s) => s.trim());
+  const eq = pair.indexOf("=");
+  const attrs = {};
+  for (const a of rest) {
+    if (!a) continue;
+    const i = a.indexOf("=");
+    if (i < 0) attrs[a.toLowerCase()] = true;
+    else attrs[a.slice(0, i).toLowerCase()] = a.slice(i + 1);
+  }
+  return { name: pair.slice(0, eq), value: pair.slice(eq + 1), attrs };
+}
+
+/** The token in a `name=value` cookie pair. */
+export function tokenOf(pair) {
+  return pair.slice(pair.indexOf("=") + 1);
+}
+
+/** Decode a JWT (no verification): { header, payload, signature }. */
+export function decodeJwt(token) {
+  const [h, p, s] = token.split(".");
+  return {
+    header: JSON.parse(Buffer.from(h, "base64url").toString("utf8")),
+    payload: JSON.parse(Buffer.from(p, "base64url").toString("utf8")),
+    signature: s,
+  };
+}
+
+/** An HS256 JWT over `payload`, signed with `secret` (the header jwt-simple writes). */
+export function signJwt(payload, secret, header = { alg: "HS256", typ: "JWT" }) {
+  const enc = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const input = `${enc(header)}.${enc(payload)}`;
+  const sig = createHmac("sha256", secret).update(input).digest("base64url");
+  return `${input}.${sig}`;
+}
+
+/** Seconds since the epoch. */
+export const nowSecs = () => Math.floor(Date.now() / 1000);
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** GET (or another method) through the worker; returns the Response and the echo, if any. */
+export async function send(w, path = "/", { headers = {}, method = "GET", body } = {}) {
+  const res = await fetch(`${w.url}${path}`, { method, headers, body, redirect: "manual" });
+  const text = await res.text();
+  let echo;
+  try {
+    echo = JSON.parse(text);
+  } catch {
+    echo = undefined;
+  }
+  return { res, status: res.status, text, echo };
+}
+
+/**
+ * A request with exact header lines (repeated names, names fetch might refuse or fold), via
+ * node:http. `headers` is a list of [name, value]. Returns { status, headers, setCookie, text }.
+ */
+export function rawRequest(w, path, headers, method = "GET") {
+  const u = new URL(`${w.url}${path}`);
+  const flat = headers.flat();
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers: flat },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c) => (text += c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode,
+            headers: res.headers,
+            setCookie: res.headers["set-cookie"] ?? [],
+            text,
+          }),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** All keys in the local USERS namespace. */
+export async function kvKeys(kv) {
+  const keys = [];
+  let cursor;
+  do {
+    const page = await kv.list({ cursor });
+    keys.push(...page.keys.map((k) => k.name));
+    cursor = page.list_complete ? undefined : page.cursor;
+  } while (cursor);
+  return keys.sort();
+}
+
+/**
+ * A loopback stand-in for the Workers KV service, reached by a real `kvNamespace` binding
+ * through Miniflare's remote-binding client (`remoteProxyConnectionString`). It stores values
+ * in `store`, logs each KV operation in `ops` as { method, key }, and fails the verbs listed
+ * in `failing` (e.g. ["GET"], ["PUT"]) with 503, as an unreachable KV would.
+ */
+export async function startKvApi({ failing = [] } = {}) {
+  const store = new Map();
+  const ops = [];
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      const target = req.headers["mf-url"];
+      if (!target) {
+        // The client's RPC-session probe, not a KV operation.
+        res.statusCode = 400;
+        return res.end();
+      }
+      const key = decodeURIComponent(new URL(target).pathname.slice(1));
+      ops.push({ method: req.method, key });
+      if (failing.includes(req.method)) {
+        res.statusCode = 503;
+        return res.end("KV is down");
+      }
+      if (req.method === "GET") {
+        if (!store.has(key)) {
+          res.statusCode = 404;
+          return res.end();
+        }
+        return res.end(store.get(key));
+      }
+      if (req.method === "PUT") {
+        store.set(key, body);
+        return res.end();
+      }
+      res.statusCode = 501;
+      res.end();
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${server.address().port}/`;
+  return {
+    store,
+    ops,
+    url,
+    binding: { USERS: { id: "users", remoteProxyConnectionString: new URL(url) } },
+    close: () => closeServer(server),
+  };
+}
+
+/** RFC 3339 date-time. */
+export const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
