@@ -8,7 +8,7 @@ use http::HeaderMap;
 use remote_user_filter::{
     async_trait, AllowAllUsers, AnonymousPolicy, AuthRequest, BackendError, ConfigProblem,
     FilterChain, KvUserBackend, ManualClock, MemoryStore, Outcome, PersistentRemoteUserFilter,
-    RemoteUserFilter, SessionFilter, SessionUser, User, UserBackend,
+    RemoteUserFilter, SessionFilter, SessionUser, User, UserBackend, UserStore,
 };
 
 pub const SECRET: &str = "native-test-session-secret-0123456789abcdef";
@@ -16,10 +16,10 @@ pub const T0: u64 = 1_800_000_000;
 pub const COOKIE: &str = "__Host-remote-user-session";
 
 /// Strips `@corp.example`; on creation takes the email from `X-Corp-Email`.
-pub struct CorpBackend(pub KvUserBackend<Rc<MemoryStore>>);
+pub struct CorpBackend<S>(pub KvUserBackend<S>);
 
 #[async_trait(?Send)]
-impl UserBackend for CorpBackend {
+impl<S: UserStore> UserBackend for CorpBackend<S> {
     async fn get_user(&self, username: &str) -> Result<Option<User>, BackendError> {
         self.0.get_user(username).await
     }
@@ -180,7 +180,7 @@ pub fn pair(set_cookie: &str) -> String {
 /// The JSON payload of the JWT in a cookie pair or `Set-Cookie` line.
 pub fn claims(cookie: &str) -> serde_json::Value {
     use base64::Engine as _;
-    let token = pair(cookie).splitn(2, '=').nth(1).unwrap().to_owned();
+    let token = pair(cookie).split_once('=').unwrap().1.to_owned();
     let payload = token.split('.').nth(1).unwrap();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)

@@ -167,7 +167,9 @@ export async function send(w, path = "/", { headers = {}, method = "GET", body }
  */
 export function rawRequest(w, path, headers, method = "GET") {
   const u = new URL(`${w.url}${path}`);
-  const flat = headers.flat();
+  // Raw header lists get no default Host header from node:http; workerd needs one.
+  const hasHost = headers.some(([name]) => name.toLowerCase() === "host");
+  const flat = (hasHost ? headers : [["Host", u.host], ...headers]).flat();
   return new Promise((resolve, reject) => {
     const req = http.request(
       { host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers: flat },
@@ -251,6 +253,16 @@ export async function startKvApi({ failing = [] } = {}) {
     binding: { USERS: { id: "users", remoteProxyConnectionString: new URL(url) } },
     close: () => closeServer(server),
   };
+}
+
+/** Wait (up to `ms`) for a worker log line containing `text`; returns it or undefined. */
+export async function waitForLog(w, text, ms = 2000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const found = w.logs.find((l) => l.message.includes(text));
+    if (found || Date.now() > deadline) return found;
+    await sleep(25);
+  }
 }
 
 /** RFC 3339 date-time. */

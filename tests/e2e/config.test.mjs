@@ -1,0 +1,71 @@
+// Configuration errors: every request gets a 500 that names the filter type and the problem,
+// and never the secret.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { HEADER, SECRET, kvKeys, send, useWorker, waitForLog } from "./harness.mjs";
+
+/**
+ * A describe-block for one broken configuration: requests (with and without an identity)
+ * get 500 naming `expected`, no cookie, the origin is never reached, nothing is written,
+ * and neither the body nor the worker's log holds `secret`.
+ */
+function brokenConfig(title, vars, expected, { kv, secret = SECRET, extra } = {}) {
+  describe(`configuration error: ${title}`, () => {
+    const w = useWorker(vars, kv ? { kv } : {});
+
+    it("500 naming the filter and the problem, never the secret", async () => {
+      for (const headers of [{ [HEADER]: "cfg@example.com" }, {}]) {
+        const r = await send(w, "/", { headers });
+        assert.equal(r.status, 500, `status for ${JSON.stringify(headers)}: body ${r.text}`);
+        for (const part of [expected].flat()) assert.ok(r.text.includes(part), `body ${JSON.stringify(r.text)} contains ${JSON.stringify(part)}`);
+        assert.ok(!r.text.includes(secret), "the secret's value is not in the body");
+        assert.deepEqual(r.res.headers.getSetCookie(), []);
+        extra?.(r);
+      }
+      assert.equal(w.origin.requests.length, 0, "the origin is never reached");
+      if (w.kv) assert.deepEqual(await kvKeys(w.kv), []);
+      const first = [expected].flat()[0];
+      assert.ok(await waitForLog(w, first), "the problem is logged for the operator");
+      const logged = w.logs.map((l) => l.message).join("\n");
+      assert.ok(!logged.includes(secret), "the secret's value is not logged");
+    });
+  });
+}
+
+brokenConfig(
+  "SESSION_SECRET missing",
+  { SESSION_SECRET: undefined },
+  "`SessionFilter` needs the secret SESSION_SECRET, which is not set",
+);
+
+brokenConfig(
+  "SESSION_SECRET too short",
+  { SESSION_SECRET: "xq7zk" },
+  "`SessionFilter` needs SESSION_SECRET to be at least 32 bytes long, but it is 5 bytes",
+  { secret: "xq7zk" },
+);
+
+brokenConfig(
+  "persistent_remote_user before session",
+  { AUTH_FILTERS: "persistent_remote_user,session" },
+  "`PersistentRemoteUserFilter` requires `SessionFilter` to be installed before it",
+);
+
+brokenConfig(
+  "unknown filter name",
+  { AUTH_FILTERS: "session,bogus" },
+  "AUTH_FILTERS names an unknown filter `bogus`",
+);
+
+brokenConfig(
+  "no KV binding",
+  {},
+  "`RemoteUserFilter` uses `KvUserBackend`, whose Workers KV binding `USERS` is not bound",
+  { kv: [] },
+);
+
+brokenConfig(
+  "invalid REMOTE_USER_HEADER",
+  { REMOTE_USER_HEADER: "Bad Header" },
+  "`RemoteUserFilter` setting REMOTE_USER_HEADER is `Bad Header`, which is not a valid HTTP header name",
+);
