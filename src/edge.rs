@@ -115,13 +115,9 @@ fn build_stock(env: &Env) -> Result<Stock, ConfigError> {
 
 fn stock(env: &Env) -> Rc<Result<Stock, ConfigError>> {
     STOCK.with(|cell| {
-        Rc::clone(cell.get_or_init(|| {
-            let built = build_stock(env);
-            if let Err(e) = &built {
-                console_error!("remote-user-filter configuration error: {e}");
-            }
-            Rc::new(built)
-        }))
+        // A failed check is kept too: every request answers 500 and logs it, until the
+        // settings are fixed and the worker redeployed.
+        Rc::clone(cell.get_or_init(|| Rc::new(build_stock(env))))
     })
 }
 
@@ -156,6 +152,7 @@ fn error_response(error: &AuthError, set_cookie: Option<&str>) -> worker::Result
     }
     let mut response = Response::error(format!("{error}\n"), status)?;
     let headers = response.headers_mut();
+    headers.set("Content-Type", "text/plain; charset=utf-8")?;
     headers.set("Cache-Control", "no-store")?;
     if status == 401 {
         headers.set("WWW-Authenticate", "RemoteUser")?;

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Every test, layer by layer: lint, native (core + doc examples), wasm32 in Node
+# (wasm-bindgen-test), then end-to-end against the built worker in real workerd.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export WRANGLER_SEND_METRICS=false
+bash scripts/setup.sh
+step() { printf '\n=== %s\n' "$*"; }
+step "format and lints (native and wasm32)"
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo clippy --all-targets --target wasm32-unknown-unknown -- -D warnings
+step "layer 1: native cargo test"
+cargo test
+step "layer 2: wasm-bindgen-test in Node"
+cargo test --target wasm32-unknown-unknown
+step "layer 3: end-to-end in workerd (Miniflare)"
+bash scripts/build.sh
+bash scripts/node.sh --test --test-concurrency=1 tests/e2e/*.test.mjs
