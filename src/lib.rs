@@ -81,3 +81,8 @@ pub use store::{MemoryStore, UserStore};
 pub use type_name::short_type_name;
 pub use upstream::{origin_url, strip_cookie, UpstreamHeaders};
 pub use user::{SessionUser, User};
+
+/// The README's Rust example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
