@@ -113,23 +113,18 @@ fn known_user(v: Variant) {
 fn header_switches_user(v: Variant) {
     block_on(async {
         let h = Harness::new(v);
-        let name = h.username(NEW);
-        h.seed(NEW, &format!(r#"{{"username":"{name}","is_active":true}}"#));
-        let first_name = h.username(KNOWN);
-        h.seed(
-            KNOWN,
-            &format!(r#"{{"username":"{first_name}","is_active":true}}"#),
-        );
+        h.seed_active(NEW);
+        h.seed_active(KNOWN);
         let first = h.login(KNOWN).await;
         let outcome = h.send(Some(NEW), Some(&first)).await;
-        assert_eq!(forwarded_user(&outcome).unwrap().username, name);
+        assert_eq!(forwarded_user(&outcome).unwrap().username, h.username(NEW));
         let second = outcome.set_cookie().expect("new session cookie");
         assert!(
             !second.contains("Max-Age=0"),
             "one Set-Cookie: the new session"
         );
         let (old, new) = (claims(&first), claims(second));
-        assert_eq!(new["sub"], name);
+        assert_eq!(new["sub"], h.username(NEW));
         assert_ne!(old["jti"], new["jti"], "a new session id: no fixation");
     })
 }
@@ -138,17 +133,16 @@ fn header_switches_user(v: Variant) {
 fn header_disappears(v: Variant) {
     block_on(async {
         let h = Harness::new(v);
-        let name = h.username(KNOWN);
-        h.seed(
-            KNOWN,
-            &format!(r#"{{"username":"{name}","is_active":true}}"#),
-        );
+        h.seed_active(KNOWN);
         let cookie = h.login(KNOWN).await;
         let calls = h.calls();
         let outcome = h.send(None, Some(&cookie)).await;
         assert_eq!(h.calls(), calls, "no store call either way");
         if v == Variant::Persistent {
-            assert_eq!(forwarded_user(&outcome).unwrap().username, name);
+            assert_eq!(
+                forwarded_user(&outcome).unwrap().username,
+                h.username(KNOWN)
+            );
             assert!(outcome.set_cookie().is_none());
         } else {
             assert_eq!(status(&outcome), 401);
@@ -188,11 +182,7 @@ fn bad_cookies_are_ignored(v: Variant) {
     block_on(async {
         let h = Harness::new(v);
         if !creates(v) {
-            let name = h.username(KNOWN);
-            h.seed(
-                KNOWN,
-                &format!(r#"{{"username":"{name}","is_active":true}}"#),
-            );
+            h.seed_active(KNOWN);
         }
         let good = h.login(KNOWN).await;
         // Tampered: flip one signature character.
@@ -203,11 +193,7 @@ fn bad_cookies_are_ignored(v: Variant) {
         // Foreign: the same claims, another secret.
         let other = Harness::new(v);
         if !creates(v) {
-            let name = other.username(KNOWN);
-            other.seed(
-                KNOWN,
-                &format!(r#"{{"username":"{name}","is_active":true}}"#),
-            );
+            other.seed_active(KNOWN);
         }
         let foreign = {
             let s = remote_user_filter::SessionFilter::builder(

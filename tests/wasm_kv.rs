@@ -77,6 +77,17 @@ fn headers(
     h
 }
 
+/// The chain answered `status` itself and changed no session.
+fn assert_refused(outcome: Outcome, status: u16) {
+    match outcome {
+        Outcome::Respond {
+            error,
+            set_cookie: None,
+        } => assert_eq!(error.status(), status),
+        other => panic!("expected {status} without a cookie, got {other:?}"),
+    }
+}
+
 fn stock_chain(env: &JsValue, vars: &[(&str, &str)]) -> FilterChain {
     let settings = StockSettings::from_vars(|k| {
         vars.iter()
@@ -176,13 +187,7 @@ async fn kv_failure_is_503_with_no_cookie_and_nothing_written() {
     let outcome = chain
         .handle(headers(Some("ann@example.com"), None, &[]))
         .await;
-    match outcome {
-        Outcome::Respond {
-            error,
-            set_cookie: None,
-        } => assert_eq!(error.status(), 503),
-        other => panic!("expected 503, got {other:?}"),
-    }
+    assert_refused(outcome, 503);
     assert_eq!(puts(&env), 0);
 }
 
@@ -194,13 +199,7 @@ async fn corrupt_record_is_403_and_left_unchanged() {
     let outcome = chain
         .handle(headers(Some("ann@example.com"), None, &[]))
         .await;
-    match outcome {
-        Outcome::Respond {
-            error,
-            set_cookie: None,
-        } => assert_eq!(error.status(), 403),
-        other => panic!("expected 403, got {other:?}"),
-    }
+    assert_refused(outcome, 403);
     assert_eq!(
         value(&env, "user:ann@example.com").as_deref(),
         Some("{oops")

@@ -118,6 +118,15 @@ impl Harness {
         self.store.seed(&self.key(identity), json);
     }
 
+    /// Store `identity` as an active user with nothing else set.
+    pub fn seed_active(&self, identity: &str) {
+        let name = self.username(identity);
+        self.seed(
+            identity,
+            &format!(r#"{{"username":"{name}","is_active":true}}"#),
+        );
+    }
+
     pub fn record(&self, identity: &str) -> Option<serde_json::Value> {
         self.store
             .peek(&self.key(identity))
