@@ -31,4 +31,6 @@ cat <<'MSG'
   curl -i -H 'Cf-Access-Authenticated-User-Email: inactive@example.com' http://127.0.0.1:8787/
 
 MSG
-wrangler dev --ip 127.0.0.1 --port 8787 --var "ORIGIN_URL:$ORIGIN_URL" "$@"
+# Locally there is no Access in front: trust the plain header (never do this in production).
+wrangler dev --ip 127.0.0.1 --port 8787 --var "ORIGIN_URL:$ORIGIN_URL" \
+  --var "AUTH_FILTERS:session,remote_user" --var "TRUST_UNSIGNED_HEADER:true" "$@"

@@ -23,9 +23,11 @@ use worker::{
 
 use crate::error::{AuthError, ConfigError, StoreError};
 use crate::filter::{FilterChain, Outcome};
+use crate::jwks::JwksSource;
 use crate::settings::{StockSettings, KV_BINDING};
 use crate::store::UserStore;
 use crate::upstream::{origin_url, strip_cookie};
+use crate::webcrypto::WebCryptoVerifier;
 use crate::{SystemClock, DEFAULT_COOKIE_NAME};
 
 /// A Workers KV namespace as a [`UserStore`]; a missing binding is reported by the
@@ -106,10 +108,56 @@ fn env_string(env: &Env, name: &str) -> Option<String> {
     env.var(name).ok().map(|v| v.to_string())
 }
 
+/// The gateway's key set, fetched with the Workers `fetch`.
+///
+/// ```no_run
+/// let source = remote_user_filter::edge::FetchJwks::new("https://team.cloudflareaccess.com/cdn-cgi/access/certs");
+/// # let _ = source;
+/// ```
+#[derive(Debug, Clone)]
+pub struct FetchJwks {
+    url: String,
+}
+
+impl FetchJwks {
+    /// Fetch from `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into() }
+    }
+}
+
+#[async_trait(?Send)]
+impl JwksSource for FetchJwks {
+    async fn fetch_jwks(&self) -> Result<String, String> {
+        let url: worker::Url = self.url.parse().map_err(|e| format!("JWKS URL: {e}"))?;
+        let mut response = Fetch::Url(url)
+            .send()
+            .await
+            .map_err(|e| format!("fetching {}: {e}", self.url))?;
+        if response.status_code() != 200 {
+            return Err(format!(
+                "fetching {}: HTTP {}",
+                self.url,
+                response.status_code()
+            ));
+        }
+        response
+            .text()
+            .await
+            .map_err(|e| format!("reading {}: {e}", self.url))
+    }
+}
+
 fn build_stock(env: &Env) -> Result<Stock, ConfigError> {
     let settings = StockSettings::from_vars(|name| env_string(env, name))?;
-    let store = WorkerKvStore::from_env(env, KV_BINDING);
-    let chain = settings.build_chain(env_string(env, "SESSION_SECRET"), store, SystemClock)?;
+    let chain = settings
+        .chain(WorkerKvStore::from_env(env, KV_BINDING))
+        .session_secret(env_string(env, "SESSION_SECRET"))
+        .gateway_secret(env_string(env, "GATEWAY_SECRET"))
+        .clock(SystemClock)
+        .jwks(Rc::new(FetchJwks::new(settings.gateway.jwks_url.clone())))
+        .verifier(Rc::new(WebCryptoVerifier::default()))
+        .build()?;
     Ok(Stock { chain, settings })
 }
 
@@ -147,6 +195,9 @@ fn error_response(error: &AuthError, set_cookie: Option<&str>) -> worker::Result
     let status = error.status();
     match error {
         AuthError::Backend(e) => console_error!("remote-user-filter: {}", e.log_line()),
+        AuthError::KeysUnavailable(why) => {
+            console_error!("remote-user-filter: gateway keys unavailable: {why}")
+        }
         AuthError::Config(e) => console_error!("remote-user-filter configuration error: {e}"),
         _ => {}
     }
@@ -172,7 +223,11 @@ async fn forward(
     let upstream = &stock.settings.upstream;
     let headers = Headers::new();
     for (name, value) in req.headers().entries() {
-        if upstream.names().contains(&name.as_str()) {
+        // Client copies of the identity headers, and the gateway's shared secret, never
+        // reach the origin.
+        if upstream.names().contains(&name.as_str())
+            || name.eq_ignore_ascii_case(&stock.settings.gateway_secret_header)
+        {
             continue;
         }
         if name == "cookie" {

@@ -38,15 +38,15 @@ pub enum ConfigError {
     },
     /// `AUTH_FILTERS` names a filter this worker does not know.
     #[error(
-        "AUTH_FILTERS names an unknown filter `{name}`; known filters are: session, remote_user, \
-         persistent_remote_user"
+        "AUTH_FILTERS names an unknown filter `{name}`; known filters are: session, gateway_jwt, \
+         gateway_secret, remote_user, persistent_remote_user"
     )]
     UnknownFilter {
         /// The unknown name.
         name: String,
     },
     /// The chain has no filters at all.
-    #[error("AUTH_FILTERS is empty; list at least `session,remote_user`")]
+    #[error("AUTH_FILTERS is empty; list at least `session,gateway_jwt,remote_user`")]
     EmptyChain,
     /// A setting that belongs to no single filter has a value that cannot be used.
     #[error("{setting} is `{value}`, but it must be {expected}")]
@@ -137,6 +137,31 @@ pub enum ConfigProblem {
         /// The value found.
         value: String,
     },
+    /// A required setting is not set.
+    #[error("needs the setting {setting}, which is not set; set it in [vars] (e.g. `{example}`)")]
+    MissingSetting {
+        /// The setting's name.
+        setting: &'static str,
+        /// An example value.
+        example: &'static str,
+    },
+    /// The filter must come before another kind of filter.
+    #[error("must be installed before `{filter}`, which relies on what it checks")]
+    MustPrecede {
+        /// The filter type it must precede.
+        filter: &'static str,
+    },
+    /// A remote-user filter trusts a plain header with no proof it came from the gateway.
+    #[error(
+        "trusts the plain header `{header}` with no proof that the gateway sent it: install \
+         `GatewayJwtFilter` (AUTH_FILTERS `gateway_jwt`) or `SharedSecretFilter` \
+         (`gateway_secret`) before it, or set TRUST_UNSIGNED_HEADER=true if nothing but the \
+         gateway can reach this worker"
+    )]
+    UnsignedHeader {
+        /// The identity header.
+        header: String,
+    },
     /// A setting has a value the filter cannot use.
     #[error("setting {setting} is `{value}`, but it must be {expected}")]
     InvalidValue {
@@ -177,6 +202,18 @@ pub enum AuthError {
     /// created, inactive, or a name that cleans to nothing).
     #[error("forbidden: this identity may not sign in here")]
     Rejected,
+    /// The gateway's signed assertion is missing something, forged, stale or foreign.
+    #[error("invalid gateway assertion: {0}")]
+    InvalidAssertion(#[from] crate::assertion::AssertionError),
+    /// The plain identity header names someone other than the signed assertion.
+    #[error("forbidden: the identity header does not match the signed assertion")]
+    IdentityMismatch,
+    /// The request does not carry the gateway's shared secret.
+    #[error("authentication required: the request did not come through the gateway")]
+    NotFromGateway,
+    /// No signing keys could be had to verify the assertion.
+    #[error("the gateway's signing keys are unavailable, try again later")]
+    KeysUnavailable(String),
     /// The user backend failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
@@ -195,8 +232,10 @@ impl AuthError {
     pub fn status(&self) -> u16 {
         match self {
             AuthError::BadIdentityHeader { .. } => 400,
-            AuthError::MissingIdentity => 401,
-            AuthError::Rejected => 403,
+            AuthError::MissingIdentity | AuthError::InvalidAssertion(_) => 401,
+            AuthError::NotFromGateway => 401,
+            AuthError::Rejected | AuthError::IdentityMismatch => 403,
+            AuthError::KeysUnavailable(_) => 503,
             AuthError::Backend(e) => e.status(),
             AuthError::Config(_) => 500,
         }

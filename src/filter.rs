@@ -47,6 +47,8 @@ pub enum FilterKind {
     Session,
     /// Turns a gateway's identity into a logged-in user.
     RemoteUser,
+    /// Proves the request came through the gateway (signed assertion or shared secret).
+    Gateway,
     /// Anything else.
     Other,
 }
@@ -216,7 +218,8 @@ impl Outcome {
 /// let backend = Rc::new(KvUserBackend::new(MemoryStore::new()));
 /// let chain = FilterChain::builder()
 ///     .filter(SessionFilter::builder("a-32-byte-or-longer-session-secret!").build())
-///     .filter(RemoteUserFilter::new(backend.clone()))
+///     // Header mode: only for a worker nothing but the gateway can reach (see GatewayJwtFilter).
+///     .filter(RemoteUserFilter::builder(backend.clone()).trust_unsigned_header(true).build())
 ///     .clock(ManualClock::new(1_700_000_000))
 ///     .build()
 ///     .unwrap();

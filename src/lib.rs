@@ -13,12 +13,14 @@
 //! use std::rc::Rc;
 //! use remote_user_filter::{
 //!     FilterChain, KvUserBackend, ManualClock, MemoryStore, Outcome, RemoteUserFilter, SessionFilter,
+//!     SharedSecretFilter,
 //! };
 //!
 //! # futures::executor::block_on(async {
 //! let store = Rc::new(MemoryStore::new());
 //! let chain = FilterChain::builder()
 //!     .filter(SessionFilter::builder("a-32-byte-or-longer-session-secret!").build())
+//!     .filter(SharedSecretFilter::new("X-Gateway-Secret", Some("a-long-random-gateway-secret".into())))
 //!     .filter(RemoteUserFilter::new(Rc::new(KvUserBackend::new(store.clone()))))
 //!     .clock(ManualClock::new(1_700_000_000))
 //!     .build()
@@ -26,6 +28,7 @@
 //!
 //! let mut first = http::HeaderMap::new();
 //! first.insert("cf-access-authenticated-user-email", "ann@example.com".parse().unwrap());
+//! first.insert("x-gateway-secret", "a-long-random-gateway-secret".parse().unwrap());
 //! let Outcome::Forward { set_cookie: Some(cookie), .. } = chain.handle(first.clone()).await else {
 //!     panic!("expected a login")
 //! };
@@ -42,10 +45,13 @@
 //! ```
 #![deny(missing_docs, unreachable_pub, unsafe_code)]
 
+mod assertion;
 mod backend;
 mod clock;
 mod error;
 mod filter;
+mod gateway;
+mod jwks;
 mod remote_user;
 mod request;
 mod session;
@@ -54,18 +60,33 @@ mod store;
 mod type_name;
 mod upstream;
 mod user;
+mod verify;
 
 #[cfg(target_arch = "wasm32")]
 pub mod edge;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod offline;
+#[cfg(target_arch = "wasm32")]
+pub mod webcrypto;
 
+pub use assertion::{
+    parse_assertion, Algorithm, AssertionError, Audience, Claims, ClaimsPolicy, ParsedAssertion,
+    MAX_ASSERTION_LEN,
+};
 pub use async_trait::async_trait;
 pub use backend::{AllowAllUsers, Authenticated, KvUserBackend, UserBackend};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, BackendError, ConfigError, ConfigProblem, StoreError};
 pub use filter::{
     AnonymousPolicy, Filter, FilterChain, FilterChainBuilder, FilterKind, Outcome, Position,
+};
+pub use gateway::{
+    GatewayJwtFilter, GatewayJwtFilterBuilder, GatewayPreset, SharedSecretFilter, MAX_LEEWAY_SECS,
+    MIN_GATEWAY_SECRET_LEN, TOKEN_CACHE_ENTRIES,
+};
+pub use jwks::{
+    parse_jwks, Jwk, JwksError, JwksSource, KeyCache, KeyError, PublicKey, DEFAULT_KEY_TTL_SECS,
+    MIN_REFETCH_INTERVAL_SECS,
 };
 pub use remote_user::{
     PersistentRemoteUserFilter, RemoteUserFilter, RemoteUserFilterBuilder, DEFAULT_HEADER,
@@ -76,11 +97,12 @@ pub use session::{
     login, logout, SessionFilter, SessionFilterBuilder, DEFAULT_COOKIE_NAME, DEFAULT_TTL_SECS,
     MIN_SECRET_LEN,
 };
-pub use settings::{FilterName, StockSettings, KV_BINDING};
+pub use settings::{FilterName, StockChainBuilder, StockSettings, KV_BINDING};
 pub use store::{MemoryStore, UserStore};
 pub use type_name::short_type_name;
 pub use upstream::{origin_url, strip_cookie, UpstreamHeaders};
 pub use user::{SessionUser, User};
+pub use verify::{KeyFormatError, RustCryptoVerifier, SignatureVerifier, MIN_RSA_BITS};
 
 /// The README's Rust example, compiled and run as a doc test.
 #[cfg(doctest)]

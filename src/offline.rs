@@ -150,8 +150,13 @@ impl OfflineConfig {
             binding: KV_BINDING,
             bound: self.kv_bindings.iter().any(|b| b == KV_BINDING),
         };
-        let secret = self.vars.get("SESSION_SECRET").cloned();
-        Ok(settings.build_chain(secret, store, SystemClock)?.names())
+        Ok(settings
+            .chain(store)
+            .session_secret(self.vars.get("SESSION_SECRET").cloned())
+            .gateway_secret(self.vars.get("GATEWAY_SECRET").cloned())
+            .clock(SystemClock)
+            .build()?
+            .names())
     }
 }
 

@@ -6,18 +6,21 @@
 //! use std::rc::Rc;
 //! use remote_user_filter::{
 //!     FilterChain, KvUserBackend, ManualClock, MemoryStore, Outcome, RemoteUserFilter, SessionFilter,
+//!     SharedSecretFilter,
 //! };
 //!
 //! # futures::executor::block_on(async {
 //! let backend = Rc::new(KvUserBackend::new(MemoryStore::new()));
 //! let chain = FilterChain::builder()
 //!     .filter(SessionFilter::builder("a-32-byte-or-longer-session-secret!").build())
+//!     .filter(SharedSecretFilter::new("X-Gateway-Secret", Some("a-long-random-gateway-secret".into())))
 //!     .filter(RemoteUserFilter::builder(backend.clone()).header("X-Auth-Request-Email").build())
 //!     .clock(ManualClock::new(1_700_000_000))
 //!     .build()
 //!     .unwrap();
 //! let mut headers = http::HeaderMap::new();
 //! headers.insert("x-auth-request-email", "ann@example.com".parse().unwrap());
+//! headers.insert("x-gateway-secret", "a-long-random-gateway-secret".parse().unwrap());
 //! assert!(matches!(chain.handle(headers).await, Outcome::Forward { user: Some(_), .. }));
 //! # });
 //! ```
@@ -55,6 +58,7 @@ pub struct RemoteUserFilter {
     header: String,
     header_name: Option<HeaderName>,
     force_logout_if_no_header: bool,
+    trust_unsigned_header: bool,
 }
 
 impl std::fmt::Debug for RemoteUserFilter {
@@ -80,6 +84,7 @@ impl std::fmt::Debug for RemoteUserFilter {
 pub struct RemoteUserFilterBuilder {
     backend: Rc<dyn UserBackend>,
     header: String,
+    trust_unsigned_header: bool,
 }
 
 impl std::fmt::Debug for RemoteUserFilterBuilder {
@@ -98,6 +103,14 @@ impl RemoteUserFilterBuilder {
         self
     }
 
+    /// Trust the plain header with no gateway proof before this filter (default `false`:
+    /// the configuration check then requires a `GatewayJwtFilter` or `SharedSecretFilter`
+    /// earlier in the chain). Only for workers nothing but the gateway can reach.
+    pub fn trust_unsigned_header(mut self, trust: bool) -> Self {
+        self.trust_unsigned_header = trust;
+        self
+    }
+
     /// The filter.
     pub fn build(self) -> RemoteUserFilter {
         RemoteUserFilter {
@@ -105,6 +118,7 @@ impl RemoteUserFilterBuilder {
             header: self.header,
             backend: self.backend,
             force_logout_if_no_header: true,
+            trust_unsigned_header: self.trust_unsigned_header,
         }
     }
 }
@@ -120,6 +134,7 @@ impl RemoteUserFilter {
         RemoteUserFilterBuilder {
             backend,
             header: DEFAULT_HEADER.to_owned(),
+            trust_unsigned_header: false,
         }
     }
 
@@ -133,8 +148,12 @@ impl RemoteUserFilter {
         &self.backend
     }
 
-    /// The identity the header carries: `None` when absent or empty; 400 when malformed.
+    /// The identity: what a gateway-assertion filter verified when one ran, else the
+    /// header's value (`None` when absent or empty; 400 when malformed).
     fn identity(&self, req: &AuthRequest) -> Result<Option<String>, AuthError> {
+        if let Some(verified) = req.verified_identity() {
+            return Ok(verified.map(str::to_owned));
+        }
         let Some(name) = &self.header_name else {
             return Err(AuthError::Config(ConfigError::filter(
                 "RemoteUserFilter",
@@ -181,6 +200,11 @@ impl RemoteUserFilter {
         if !position.before().contains(&FilterKind::Session) {
             return Err(ConfigProblem::RequiresBefore {
                 required: "SessionFilter",
+            });
+        }
+        if !self.trust_unsigned_header && !position.before().contains(&FilterKind::Gateway) {
+            return Err(ConfigProblem::UnsignedHeader {
+                header: self.header.clone(),
             });
         }
         // Name the backend the user installed (e.g. a wrapper), not the one it delegates to.

@@ -31,6 +31,8 @@ pub struct AuthRequest {
     pub(crate) session: Option<SessionState>,
     pub(crate) user: Option<SessionUser>,
     pub(crate) rejected: bool,
+    /// Set by a gateway-assertion filter: `Some(None)` when it ran and found no assertion.
+    pub(crate) verified: Option<Option<String>>,
 }
 
 impl AuthRequest {
@@ -42,6 +44,7 @@ impl AuthRequest {
             session: None,
             user: None,
             rejected: false,
+            verified: None,
         }
     }
 
@@ -84,6 +87,12 @@ impl AuthRequest {
     /// Whether a presented identity was refused by the backend (a 403 rather than a 401).
     pub fn is_rejected(&self) -> bool {
         self.rejected
+    }
+
+    /// The identity a gateway-assertion filter verified: `Some(None)` when it ran and the
+    /// request had no assertion, `None` when no such filter ran.
+    pub fn verified_identity(&self) -> Option<Option<&str>> {
+        self.verified.as_ref().map(Option::as_deref)
     }
 
     /// Whether a session filter has run for this request.

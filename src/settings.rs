@@ -6,24 +6,33 @@
 //! use std::collections::HashMap;
 //! use remote_user_filter::{ManualClock, MemoryStore, StockSettings};
 //!
-//! let vars = HashMap::from([("AUTH_FILTERS", "session,persistent_remote_user")]);
+//! let vars = HashMap::from([
+//!     ("AUTH_FILTERS", "session,gateway_secret,persistent_remote_user"),
+//! ]);
 //! let settings = StockSettings::from_vars(|k| vars.get(k).map(|v| v.to_string())).unwrap();
 //! let chain = settings
-//!     .build_chain(Some("a-32-byte-or-longer-session-secret!".into()), MemoryStore::new(), ManualClock::new(0))
+//!     .chain(MemoryStore::new())
+//!     .session_secret("a-32-byte-or-longer-session-secret!".to_string())
+//!     .gateway_secret("a-long-random-gateway-secret".to_string())
+//!     .clock(ManualClock::new(0))
+//!     .build()
 //!     .unwrap();
-//! assert_eq!(chain.names(), ["SessionFilter", "PersistentRemoteUserFilter"]);
+//! assert_eq!(chain.names(), ["SessionFilter", "SharedSecretFilter", "PersistentRemoteUserFilter"]);
 //! ```
 
 use std::rc::Rc;
 
 use crate::backend::{AllowAllUsers, KvUserBackend, UserBackend};
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::error::ConfigError;
 use crate::filter::{AnonymousPolicy, FilterChain};
+use crate::gateway::{GatewayJwtFilter, GatewayPreset, SharedSecretFilter};
+use crate::jwks::JwksSource;
 use crate::remote_user::{PersistentRemoteUserFilter, RemoteUserFilter, DEFAULT_HEADER};
 use crate::session::{SessionFilter, DEFAULT_TTL_SECS};
 use crate::store::UserStore;
 use crate::upstream::UpstreamHeaders;
+use crate::verify::{RustCryptoVerifier, SignatureVerifier};
 
 /// The Workers KV binding the stock worker keeps users in.
 pub const KV_BINDING: &str = "USERS";
@@ -43,6 +52,10 @@ pub enum FilterName {
     RemoteUser,
     /// `persistent_remote_user`: [`PersistentRemoteUserFilter`].
     PersistentRemoteUser,
+    /// `gateway_jwt`: [`GatewayJwtFilter`] with the `GATEWAY` preset.
+    GatewayJwt,
+    /// `gateway_secret`: [`SharedSecretFilter`].
+    GatewaySecret,
 }
 
 impl std::str::FromStr for FilterName {
@@ -52,6 +65,8 @@ impl std::str::FromStr for FilterName {
             "session" => Ok(Self::Session),
             "remote_user" => Ok(Self::RemoteUser),
             "persistent_remote_user" => Ok(Self::PersistentRemoteUser),
+            "gateway_jwt" => Ok(Self::GatewayJwt),
+            "gateway_secret" => Ok(Self::GatewaySecret),
             other => Err(ConfigError::UnknownFilter {
                 name: other.to_owned(),
             }),
@@ -87,6 +102,16 @@ pub struct StockSettings {
     pub upstream: UpstreamHeaders,
     /// `SESSION_TTL_SECS` (default 28800).
     pub session_ttl_secs: u64,
+    /// `TRUST_UNSIGNED_HEADER` (default `false`).
+    pub trust_unsigned_header: bool,
+    /// The gateway preset from `GATEWAY` (default `cloudflare_access`), `ACCESS_TEAM_DOMAIN`,
+    /// `ACCESS_AUD`, `POMERIUM_HOST`, `JWKS_URL`, `JWT_LEEWAY_SECS` (default 60),
+    /// `ALLOW_SERVICE_TOKENS` (default `false`).
+    pub gateway: GatewayPreset,
+    /// `ACCESS_JWT_COOKIE_FALLBACK` (default `false`): also read Access's `CF_Authorization`.
+    pub cookie_fallback: bool,
+    /// `GATEWAY_SECRET_HEADER` (default `X-Gateway-Secret`).
+    pub gateway_secret_header: String,
 }
 
 fn parse_bool(
@@ -111,7 +136,11 @@ impl StockSettings {
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         let filters = match set("AUTH_FILTERS") {
-            None => vec![FilterName::Session, FilterName::RemoteUser],
+            None => vec![
+                FilterName::Session,
+                FilterName::GatewayJwt,
+                FilterName::RemoteUser,
+            ],
             Some(list) => list
                 .split(',')
                 .map(str::trim)
@@ -164,7 +193,60 @@ impl StockSettings {
                 expected: "a valid HTTP header name, e.g. X-Remote-User",
             })?,
         };
+        let list = |name: &str| -> Vec<String> {
+            set(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut gateway = match set("GATEWAY").as_deref().map(str::trim) {
+            None | Some("cloudflare_access") => GatewayPreset::cloudflare_access(
+                &set("ACCESS_TEAM_DOMAIN").unwrap_or_default(),
+                list("ACCESS_AUD"),
+            ),
+            Some("google_iap") => GatewayPreset::google_iap(list("ACCESS_AUD")),
+            Some("pomerium") => GatewayPreset::pomerium(&set("POMERIUM_HOST").unwrap_or_default()),
+            Some(other) => {
+                return Err(ConfigError::InvalidSetting {
+                    setting: "GATEWAY",
+                    value: other.to_owned(),
+                    expected: "`cloudflare_access`, `google_iap` or `pomerium`",
+                })
+            }
+        };
+        if let Some(url) = set("JWKS_URL") {
+            gateway.jwks_url = url.trim().to_owned();
+        }
+        if let Some(v) = set("JWT_LEEWAY_SECS") {
+            gateway.policy.leeway_secs =
+                v.trim().parse().map_err(|_| ConfigError::InvalidSetting {
+                    setting: "JWT_LEEWAY_SECS",
+                    value: v.clone(),
+                    expected: "a whole number of seconds, at most 300",
+                })?;
+        }
+        gateway.policy.allow_service_tokens =
+            parse_bool("ALLOW_SERVICE_TOKENS", set("ALLOW_SERVICE_TOKENS"), false)?;
         Ok(Self {
+            trust_unsigned_header: parse_bool(
+                "TRUST_UNSIGNED_HEADER",
+                set("TRUST_UNSIGNED_HEADER"),
+                false,
+            )?,
+            gateway,
+            cookie_fallback: parse_bool(
+                "ACCESS_JWT_COOKIE_FALLBACK",
+                set("ACCESS_JWT_COOKIE_FALLBACK"),
+                false,
+            )?,
+            gateway_secret_header: set("GATEWAY_SECRET_HEADER")
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_else(|| "X-Gateway-Secret".to_owned()),
             filters,
             remote_user_header: set("REMOTE_USER_HEADER")
                 .map(|v| v.trim().to_owned())
@@ -196,33 +278,137 @@ impl StockSettings {
         }
     }
 
-    /// Build and check the chain these settings describe.
-    pub fn build_chain<S: UserStore + 'static>(
-        &self,
-        secret: Option<String>,
-        store: S,
-        clock: impl Clock + 'static,
-    ) -> Result<FilterChain, ConfigError> {
-        let backend = self.backend(store);
+    /// Start building the chain these settings describe, over `store`.
+    pub fn chain<S: UserStore + 'static>(&self, store: S) -> StockChainBuilder<'_, S> {
+        StockChainBuilder {
+            settings: self,
+            store,
+            session_secret: None,
+            gateway_secret: None,
+            clock: Rc::new(SystemClock),
+            jwks: None,
+            verifier: Rc::new(RustCryptoVerifier),
+        }
+    }
+}
+
+/// What the stock chain needs from its host beyond `[vars]`: the store, the secrets, a
+/// clock, and for `gateway_jwt` a way to fetch keys and verify signatures.
+///
+/// ```
+/// use remote_user_filter::{ManualClock, MemoryStore, StockSettings};
+/// let settings = StockSettings::from_vars(|k| (k == "TRUST_UNSIGNED_HEADER").then(|| "true".into())
+///     .or_else(|| (k == "AUTH_FILTERS").then(|| "session,remote_user".into()))).unwrap();
+/// let chain = settings
+///     .chain(MemoryStore::new())
+///     .session_secret("a-32-byte-or-longer-session-secret!".to_string())
+///     .clock(ManualClock::new(0))
+///     .build()
+///     .unwrap();
+/// assert_eq!(chain.names(), ["SessionFilter", "RemoteUserFilter"]);
+/// ```
+pub struct StockChainBuilder<'a, S> {
+    settings: &'a StockSettings,
+    store: S,
+    session_secret: Option<String>,
+    gateway_secret: Option<String>,
+    clock: Rc<dyn Clock>,
+    jwks: Option<Rc<dyn JwksSource>>,
+    verifier: Rc<dyn SignatureVerifier>,
+}
+
+impl<S> std::fmt::Debug for StockChainBuilder<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StockChainBuilder")
+            .field("settings", self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Used when no key source was given: every fetch fails (the configuration check still runs).
+struct NoJwksSource;
+
+#[async_trait::async_trait(?Send)]
+impl JwksSource for NoJwksSource {
+    async fn fetch_jwks(&self) -> Result<String, String> {
+        Err("no JWKS source was configured".into())
+    }
+}
+
+impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
+    /// `SESSION_SECRET` (may be missing: the check reports it).
+    pub fn session_secret(mut self, secret: impl Into<Option<String>>) -> Self {
+        self.session_secret = secret.into();
+        self
+    }
+
+    /// `GATEWAY_SECRET`, for `gateway_secret`.
+    pub fn gateway_secret(mut self, secret: impl Into<Option<String>>) -> Self {
+        self.gateway_secret = secret.into();
+        self
+    }
+
+    /// Where time comes from (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Rc::new(clock);
+        self
+    }
+
+    /// Where `gateway_jwt` fetches keys (the worker: `fetch(JWKS URL)`).
+    pub fn jwks(mut self, source: Rc<dyn JwksSource>) -> Self {
+        self.jwks = Some(source);
+        self
+    }
+
+    /// How `gateway_jwt` verifies signatures (default: pure Rust; the worker: WebCrypto).
+    pub fn verifier(mut self, verifier: Rc<dyn SignatureVerifier>) -> Self {
+        self.verifier = verifier;
+        self
+    }
+
+    /// Build and check the chain.
+    pub fn build(self) -> Result<FilterChain, ConfigError> {
+        let settings = self.settings;
+        let backend = settings.backend(self.store);
         let mut builder = FilterChain::builder()
-            .anonymous(self.anonymous)
-            .clock(clock);
-        for name in &self.filters {
+            .anonymous(settings.anonymous)
+            .clock(self.clock);
+        let jwks: Rc<dyn JwksSource> = self.jwks.unwrap_or_else(|| Rc::new(NoJwksSource));
+        for name in &settings.filters {
             let remote_user = || {
                 RemoteUserFilter::builder(Rc::clone(&backend))
-                    .header(self.remote_user_header.clone())
+                    .header(settings.remote_user_header.clone())
+                    .trust_unsigned_header(settings.trust_unsigned_header)
                     .build()
             };
             builder = match name {
                 FilterName::Session => builder.filter(
-                    SessionFilter::builder_from(secret.clone().map(String::into_bytes))
-                        .ttl_secs(self.session_ttl_secs)
-                        .build(),
+                    SessionFilter::builder_from(
+                        self.session_secret.clone().map(String::into_bytes),
+                    )
+                    .ttl_secs(settings.session_ttl_secs)
+                    .build(),
                 ),
                 FilterName::RemoteUser => builder.filter(remote_user()),
                 FilterName::PersistentRemoteUser => {
                     builder.filter(PersistentRemoteUserFilter::from(remote_user()))
                 }
+                FilterName::GatewayJwt => {
+                    let mut jwt = GatewayJwtFilter::builder(
+                        settings.gateway.clone(),
+                        Rc::clone(&jwks),
+                        Rc::clone(&self.verifier),
+                    )
+                    .identity_header(settings.remote_user_header.clone());
+                    if settings.cookie_fallback {
+                        jwt = jwt.cookie_fallback("CF_Authorization");
+                    }
+                    builder.filter(jwt.build())
+                }
+                FilterName::GatewaySecret => builder.filter(SharedSecretFilter::new(
+                    settings.gateway_secret_header.clone(),
+                    self.gateway_secret.clone(),
+                )),
             };
         }
         builder.build()

@@ -39,10 +39,19 @@ fn stock_with(
     secret: Option<&str>,
     store: impl UserStore + 'static,
 ) -> Result<Vec<String>, ConfigError> {
-    let vars: HashMap<&str, &str> = vars.iter().copied().collect();
-    let settings = StockSettings::from_vars(|k| vars.get(k).map(|v| v.to_string()))?;
+    // Header mode by default here; each test overrides what it checks.
+    let mut all: HashMap<&str, &str> = HashMap::from([
+        ("AUTH_FILTERS", "session,remote_user"),
+        ("TRUST_UNSIGNED_HEADER", "true"),
+    ]);
+    all.extend(vars.iter().copied());
+    let settings = StockSettings::from_vars(|k| all.get(k).map(|v| v.to_string()))?;
     Ok(settings
-        .build_chain(secret.map(str::to_owned), store, ManualClock::new(0))?
+        .chain(store)
+        .session_secret(secret.map(str::to_owned))
+        .gateway_secret(all.get("GATEWAY_SECRET").map(|s| s.to_string()))
+        .clock(ManualClock::new(0))
+        .build()?
         .names())
 }
 
@@ -137,11 +146,11 @@ fn unknown_filter_name() {
             Some(SECRET)
         )),
         "AUTH_FILTERS names an unknown filter `remote-user`; known filters are: session, \
-         remote_user, persistent_remote_user"
+         gateway_jwt, gateway_secret, remote_user, persistent_remote_user"
     );
     assert_eq!(
         message(stock(&[("AUTH_FILTERS", " , ")], Some(SECRET))),
-        "AUTH_FILTERS is empty; list at least `session,remote_user`"
+        "AUTH_FILTERS is empty; list at least `session,gateway_jwt,remote_user`"
     );
 }
 
@@ -191,6 +200,7 @@ fn custom_wrapper_is_named_as_itself() {
     let wrapped = || {
         RemoteUserFilter::builder(backend.clone())
             .header("X-Corp-User")
+            .trust_unsigned_header(true)
             .build()
     };
     let err = FilterChain::builder()
@@ -241,13 +251,18 @@ id = "abc"
 
 [vars]
 AUTH_FILTERS = "session,remote_user"
+TRUST_UNSIGNED_HEADER = "true"
 
 [env.staging]
 kv_namespaces = [{ binding = "USERS", id = "def" }]
-vars = { AUTH_FILTERS = "remote_user,session" }
+vars = { AUTH_FILTERS = "remote_user,session", TRUST_UNSIGNED_HEADER = "true" }
 
 [env.nokv]
-vars = { AUTH_FILTERS = "session,remote_user" }
+vars = { AUTH_FILTERS = "session,remote_user", TRUST_UNSIGNED_HEADER = "true" }
+
+[env.access]
+kv_namespaces = [{ binding = "USERS", id = "ghi" }]
+vars = { ACCESS_TEAM_DOMAIN = "myteam.cloudflareaccess.com" }
 "#;
 
 #[test]
@@ -319,4 +334,133 @@ fn config_check_command_exits_non_zero_with_the_message() {
         "configuration error: `RemoteUserFilter` requires `SessionFilter` to be installed before it\n"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 3: the header alone is not proof.
+#[test]
+fn plain_header_without_gateway_proof_is_refused() {
+    let expected =
+        "`RemoteUserFilter` trusts the plain header `Cf-Access-Authenticated-User-Email` \
+                    with no proof that the gateway sent it: install `GatewayJwtFilter` \
+                    (AUTH_FILTERS `gateway_jwt`) or `SharedSecretFilter` (`gateway_secret`) \
+                    before it, or set TRUST_UNSIGNED_HEADER=true if nothing but the gateway can \
+                    reach this worker";
+    assert_eq!(
+        message(stock(&[("TRUST_UNSIGNED_HEADER", "false")], Some(SECRET))),
+        expected
+    );
+    // The gateway filter after the remote-user filter proves nothing for it.
+    assert_eq!(
+        message(stock(
+            &[
+                ("TRUST_UNSIGNED_HEADER", "false"),
+                ("AUTH_FILTERS", "session,remote_user,gateway_secret"),
+                ("GATEWAY_SECRET", "a-long-random-gateway-secret"),
+            ],
+            Some(SECRET)
+        )),
+        expected
+    );
+    assert_eq!(
+        stock(
+            &[
+                ("TRUST_UNSIGNED_HEADER", "false"),
+                ("AUTH_FILTERS", "session,gateway_secret,remote_user"),
+                ("GATEWAY_SECRET", "a-long-random-gateway-secret"),
+            ],
+            Some(SECRET)
+        )
+        .unwrap(),
+        ["SessionFilter", "SharedSecretFilter", "RemoteUserFilter"]
+    );
+}
+
+#[test]
+fn stock_default_is_cloudflare_access_and_names_what_is_missing() {
+    let defaults = |vars: &[(&str, &str)]| {
+        let vars: HashMap<&str, &str> = vars.iter().copied().collect();
+        StockSettings::from_vars(|k| vars.get(k).map(|v| v.to_string())).and_then(|s| {
+            s.chain(MemoryStore::new())
+                .session_secret(SECRET.to_string())
+                .build()
+                .map(|c| c.names())
+        })
+    };
+    assert_eq!(
+        message(defaults(&[])),
+        "`GatewayJwtFilter` needs the setting ACCESS_TEAM_DOMAIN, which is not set; set it in \
+         [vars] (e.g. `myteam.cloudflareaccess.com`)"
+    );
+    assert_eq!(
+        defaults(&[
+            ("ACCESS_TEAM_DOMAIN", "myteam.cloudflareaccess.com"),
+            ("ACCESS_AUD", "a,b")
+        ])
+        .unwrap(),
+        ["SessionFilter", "GatewayJwtFilter", "RemoteUserFilter"]
+    );
+    assert_eq!(
+        message(defaults(&[("GATEWAY", "pomerium")])),
+        "`GatewayJwtFilter` needs the setting POMERIUM_HOST, which is not set; set it in [vars] \
+         (e.g. `auth.example.com`)"
+    );
+    assert_eq!(
+        message(defaults(&[("GATEWAY", "google_iap")])),
+        "`GatewayJwtFilter` needs the setting ACCESS_AUD, which is not set; set it in [vars] \
+         (e.g. `the application's AUD tag (comma-separate several)`)"
+    );
+    assert_eq!(
+        message(defaults(&[("GATEWAY", "okta")])),
+        "GATEWAY is `okta`, but it must be `cloudflare_access`, `google_iap` or `pomerium`"
+    );
+    let access = [
+        ("ACCESS_TEAM_DOMAIN", "t.cloudflareaccess.com"),
+        ("ACCESS_AUD", "a"),
+    ];
+    let with = |extra: (&'static str, &'static str)| {
+        let mut v = access.to_vec();
+        v.push(extra);
+        message(defaults(&v))
+    };
+    assert_eq!(
+        with(("JWT_LEEWAY_SECS", "301")),
+        "`GatewayJwtFilter` setting JWT_LEEWAY_SECS is `301`, but it must be at most 300 seconds"
+    );
+    assert_eq!(
+        with(("JWKS_URL", "http://keys.example.com/certs")),
+        "`GatewayJwtFilter` setting JWKS_URL is `http://keys.example.com/certs`, but it must be \
+         an https URL (plain http only on loopback, for tests)"
+    );
+    assert!(with(("AUTH_FILTERS", "session,remote_user,gateway_jwt"))
+        .starts_with("`RemoteUserFilter` trusts the plain header"));
+    let mut trusting = access.to_vec();
+    trusting.extend([
+        ("AUTH_FILTERS", "session,remote_user,gateway_jwt"),
+        ("TRUST_UNSIGNED_HEADER", "true"),
+    ]);
+    assert_eq!(
+        message(defaults(&trusting)),
+        "`GatewayJwtFilter` must be installed before `RemoteUserFilter`, which relies on what it \
+         checks"
+    );
+}
+
+#[test]
+fn gateway_secret_settings() {
+    let filters = ("AUTH_FILTERS", "session,gateway_secret,remote_user");
+    assert_eq!(
+        message(stock(&[filters], Some(SECRET))),
+        "`SharedSecretFilter` needs the secret GATEWAY_SECRET, which is not set; run \
+         `wrangler secret put GATEWAY_SECRET` (locally: add it to .dev.vars)"
+    );
+    let text = message(stock(
+        &[filters, ("GATEWAY_SECRET", "short-gw")],
+        Some(SECRET),
+    ));
+    assert_eq!(
+        text,
+        "`SharedSecretFilter` needs GATEWAY_SECRET to be at least 16 bytes long, but it is 8 \
+         bytes; generate one with `openssl rand -base64 48`"
+    );
+    assert!(!text.contains("short-gw"));
 }

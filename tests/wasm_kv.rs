@@ -89,18 +89,23 @@ fn assert_refused(outcome: Outcome, status: u16) {
 }
 
 fn stock_chain(env: &JsValue, vars: &[(&str, &str)]) -> FilterChain {
+    // Header mode (issue 2's behaviours); gateway assertions have their own tests.
+    let defaults = [
+        ("AUTH_FILTERS", "session,remote_user"),
+        ("TRUST_UNSIGNED_HEADER", "true"),
+    ];
     let settings = StockSettings::from_vars(|k| {
         vars.iter()
+            .chain(defaults.iter())
             .find(|(name, _)| *name == k)
             .map(|(_, v)| v.to_string())
     })
     .unwrap();
     settings
-        .build_chain(
-            Some(SECRET.into()),
-            WorkerKvStore::from_object(env, "USERS"),
-            SystemClock,
-        )
+        .chain(WorkerKvStore::from_object(env, "USERS"))
+        .session_secret(SECRET.to_string())
+        .clock(SystemClock)
+        .build()
         .unwrap()
 }
 
@@ -257,7 +262,11 @@ async fn custom_backend_on_the_async_path_for_known_and_unknown_users() {
     )));
     let chain = FilterChain::builder()
         .filter(SessionFilter::builder(SECRET).build())
-        .filter(RemoteUserFilter::new(backend))
+        .filter(
+            RemoteUserFilter::builder(backend)
+                .trust_unsigned_header(true)
+                .build(),
+        )
         .clock(SystemClock)
         .build()
         .unwrap();
@@ -299,13 +308,19 @@ async fn custom_backend_on_the_async_path_for_known_and_unknown_users() {
 #[wasm_bindgen_test]
 fn missing_binding_is_a_configuration_error_naming_backend_and_filter() {
     let env = js_sys::Object::new();
-    let settings = StockSettings::from_vars(|_| None).unwrap();
+    let settings = StockSettings::from_vars(|k| {
+        let v = match k {
+            "ACCESS_TEAM_DOMAIN" => "myteam.cloudflareaccess.com",
+            "ACCESS_AUD" => "aud-tag",
+            _ => return None,
+        };
+        Some(v.to_string())
+    })
+    .unwrap();
     let err = settings
-        .build_chain(
-            Some(SECRET.into()),
-            WorkerKvStore::from_object(&env, "USERS"),
-            SystemClock,
-        )
+        .chain(WorkerKvStore::from_object(&env, "USERS"))
+        .session_secret(SECRET.to_string())
+        .build()
         .unwrap_err();
     assert_eq!(
         err.to_string(),

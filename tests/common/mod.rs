@@ -82,7 +82,10 @@ impl Harness {
             Variant::CustomHeader => "X-Auth-Request-Email",
             _ => "Cf-Access-Authenticated-User-Email",
         };
-        let remote = RemoteUserFilter::builder(backend).header(header).build();
+        let remote = RemoteUserFilter::builder(backend)
+            .header(header)
+            .trust_unsigned_header(true)
+            .build();
         let builder = FilterChain::builder()
             .filter(SessionFilter::builder(SECRET).build())
             .anonymous(anonymous)

@@ -51,7 +51,15 @@ export async function startOrigin() {
  * (printed too when E2E_VERBOSE is set).
  */
 export async function startWorker(origin, vars = {}, { kv = ["USERS"] } = {}) {
-  const bindings = { SESSION_SECRET: SECRET, ORIGIN_URL: origin.url, ...vars };
+  // Header mode unless a test says otherwise: issue 2's behaviours do not depend on how the
+  // gateway proves itself; the gateway tests set AUTH_FILTERS/GATEWAY themselves.
+  const bindings = {
+    SESSION_SECRET: SECRET,
+    ORIGIN_URL: origin.url,
+    AUTH_FILTERS: "session,remote_user",
+    TRUST_UNSIGNED_HEADER: "true",
+    ...vars,
+  };
   for (const [k, v] of Object.entries(bindings)) if (v === undefined) delete bindings[k];
   const logs = [];
   const mf = new Miniflare({

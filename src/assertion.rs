@@ -1,0 +1,304 @@
+//! Signed gateway assertions (compact JWS): parsing and the claims checks every gateway
+//! shares. Signatures are checked by a [`SignatureVerifier`](crate::SignatureVerifier).
+//!
+//! ```
+//! use remote_user_filter::{parse_assertion, Algorithm, AssertionError};
+//!
+//! // `alg: none` is refused before anything else is looked at.
+//! let none = "eyJhbGciOiJub25lIn0.eyJlbWFpbCI6ImFAYi5jIn0.";
+//! assert_eq!(
+//!     parse_assertion(none, Algorithm::Rs256).unwrap_err(),
+//!     AssertionError::UnsupportedAlgorithm("none".into())
+//! );
+//! ```
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::Deserialize;
+
+/// Longest assertion accepted, before any decoding.
+pub const MAX_ASSERTION_LEN: usize = 16 * 1024;
+/// Longest `kid` accepted.
+const MAX_KID_LEN: usize = 256;
+
+/// The signature algorithms gateways use. Each gateway allows exactly one.
+///
+/// ```
+/// use remote_user_filter::Algorithm;
+/// assert_eq!(Algorithm::Es256.name(), "ES256");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (Cloudflare Access).
+    Rs256,
+    /// ECDSA P-256 with SHA-256 (Google IAP, Pomerium).
+    Es256,
+}
+
+impl Algorithm {
+    /// The JOSE name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Rs256 => "RS256",
+            Algorithm::Es256 => "ES256",
+        }
+    }
+}
+
+/// Why an assertion was refused (401). `Display` is safe to send: no token content.
+///
+/// ```
+/// use remote_user_filter::AssertionError;
+/// assert_eq!(AssertionError::Expired.to_string(), "the assertion has expired");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AssertionError {
+    /// Not a compact JWS, or a segment that does not decode.
+    #[error("the assertion is malformed: {0}")]
+    Malformed(&'static str),
+    /// Longer than [`MAX_ASSERTION_LEN`].
+    #[error("the assertion is {len} bytes, more than the {max} accepted")]
+    TooLong {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The header names an algorithm this gateway does not use.
+    #[error("the assertion's algorithm `{0}` is not the one this gateway signs with")]
+    UnsupportedAlgorithm(String),
+    /// No key with the assertion's `kid` (after a refetch, where one was allowed).
+    #[error("the assertion is signed by an unknown key")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("the assertion's signature is not valid")]
+    BadSignature,
+    /// `exp` is past (beyond the leeway), or missing.
+    #[error("the assertion has expired")]
+    Expired,
+    /// `nbf` or `iat` is in the future (beyond the leeway).
+    #[error("the assertion is not valid yet")]
+    NotYetValid,
+    /// `iss` is not the gateway's.
+    #[error("the assertion was issued by someone else")]
+    WrongIssuer,
+    /// `aud` holds none of the configured audiences.
+    #[error("the assertion is for another application")]
+    WrongAudience,
+    /// No identity claim (`email`).
+    #[error("the assertion names no user")]
+    NoIdentity,
+    /// A service token, and service tokens are not allowed.
+    #[error("service tokens are not allowed here")]
+    ServiceToken,
+    /// The assertion header was sent more than once.
+    #[error("the assertion was sent more than once")]
+    Duplicate,
+}
+
+/// A parsed, not yet verified, assertion.
+///
+/// ```
+/// use remote_user_filter::{parse_assertion, Algorithm};
+/// let err = parse_assertion("a.b", Algorithm::Rs256).unwrap_err();
+/// assert_eq!(err.to_string(), "the assertion is malformed: it is not three dot-separated segments");
+/// ```
+#[derive(Debug, Clone)]
+pub struct ParsedAssertion {
+    /// The key id from the header.
+    pub kid: String,
+    /// The claims.
+    pub claims: Claims,
+    /// `header.payload`: what was signed.
+    pub signing_input: String,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+}
+
+/// The claims the checks read. Unknown claims are ignored.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[non_exhaustive]
+pub struct Claims {
+    /// Issuer.
+    #[serde(default)]
+    pub iss: Option<String>,
+    /// Audience: one string or an array.
+    #[serde(default)]
+    pub aud: Audience,
+    /// Expiry (seconds since the epoch).
+    #[serde(default)]
+    pub exp: Option<i64>,
+    /// Not before.
+    #[serde(default)]
+    pub nbf: Option<i64>,
+    /// Issued at.
+    #[serde(default)]
+    pub iat: Option<i64>,
+    /// The user's email: the identity.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// A Cloudflare Access service token's client id.
+    #[serde(default)]
+    pub common_name: Option<String>,
+}
+
+/// `aud` as JWT allows it: a string or an array of strings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// No `aud`.
+    #[default]
+    None,
+    /// One audience.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains_any(&self, wanted: &[String]) -> bool {
+        match self {
+            Audience::None => false,
+            Audience::One(a) => wanted.contains(a),
+            Audience::Many(list) => list.iter().any(|a| wanted.contains(a)),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
+}
+
+fn decode(segment: &str, what: &'static str) -> Result<Vec<u8>, AssertionError> {
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| AssertionError::Malformed(what))
+}
+
+/// Split and decode a compact JWS, refusing any algorithm but `expected` (so `none`, HMAC
+/// with a public key, or the other curve never reach a verifier).
+pub fn parse_assertion(
+    token: &str,
+    expected: Algorithm,
+) -> Result<ParsedAssertion, AssertionError> {
+    if token.len() > MAX_ASSERTION_LEN {
+        return Err(AssertionError::TooLong {
+            len: token.len(),
+            max: MAX_ASSERTION_LEN,
+        });
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(AssertionError::Malformed(
+            "it is not three dot-separated segments",
+        ));
+    };
+    let header: Header = serde_json::from_slice(&decode(header, "the header is not base64url")?)
+        .map_err(|_| AssertionError::Malformed("the header is not a JSON object"))?;
+    if header.alg != expected.name() {
+        return Err(AssertionError::UnsupportedAlgorithm(header.alg));
+    }
+    if header.crit.is_some() {
+        return Err(AssertionError::Malformed(
+            "it has critical header parameters",
+        ));
+    }
+    let kid = header
+        .kid
+        .filter(|k| !k.is_empty() && k.len() <= MAX_KID_LEN)
+        .ok_or(AssertionError::Malformed("the header has no usable `kid`"))?;
+    let claims: Claims = serde_json::from_slice(&decode(payload, "the payload is not base64url")?)
+        .map_err(|_| AssertionError::Malformed("the payload is not a JSON claims object"))?;
+    let signature = decode(signature, "the signature is not base64url")?;
+    if signature.is_empty() {
+        return Err(AssertionError::Malformed("the signature is empty"));
+    }
+    let signing_input = token[..header_payload_len(token)].to_owned();
+    Ok(ParsedAssertion {
+        kid,
+        claims,
+        signing_input,
+        signature,
+    })
+}
+
+fn header_payload_len(token: &str) -> usize {
+    token.rfind('.').unwrap_or(token.len())
+}
+
+/// What the claims must say, per gateway.
+///
+/// ```
+/// use remote_user_filter::ClaimsPolicy;
+/// let policy = ClaimsPolicy::new("https://team.cloudflareaccess.com", vec!["aud-tag".into()]);
+/// assert_eq!(policy.leeway_secs, 60);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimsPolicy {
+    /// The exact `iss`.
+    pub issuer: String,
+    /// `aud` must contain one of these.
+    pub audiences: Vec<String>,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`.
+    pub leeway_secs: u64,
+    /// Accept Cloudflare Access service tokens as `service:<common_name>`.
+    pub allow_service_tokens: bool,
+}
+
+impl ClaimsPolicy {
+    /// A policy with 60 s leeway and no service tokens.
+    pub fn new(issuer: impl Into<String>, audiences: Vec<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audiences,
+            leeway_secs: 60,
+            allow_service_tokens: false,
+        }
+    }
+
+    /// Check `claims` at `now`; `Ok` is the identity they prove.
+    ///
+    /// ```
+    /// use remote_user_filter::{AssertionError, Claims, ClaimsPolicy};
+    /// let policy = ClaimsPolicy::new("iss", vec!["aud".into()]);
+    /// let claims: Claims = serde_json::from_str(
+    ///     r#"{"iss":"iss","aud":["aud"],"exp":1000,"email":"ann@example.com"}"#).unwrap();
+    /// assert_eq!(policy.check(&claims, 900).unwrap(), "ann@example.com");
+    /// assert_eq!(policy.check(&claims, 1061).unwrap_err(), AssertionError::Expired);
+    /// ```
+    pub fn check(&self, claims: &Claims, now: u64) -> Result<String, AssertionError> {
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        let leeway = i64::try_from(self.leeway_secs).unwrap_or(0);
+        match claims.exp {
+            Some(exp) if exp.saturating_add(leeway) > now => {}
+            _ => return Err(AssertionError::Expired),
+        }
+        let future = |t: Option<i64>| t.is_some_and(|t| t.saturating_sub(leeway) > now);
+        if future(claims.nbf) || future(claims.iat) {
+            return Err(AssertionError::NotYetValid);
+        }
+        if claims.iss.as_deref() != Some(self.issuer.as_str()) {
+            return Err(AssertionError::WrongIssuer);
+        }
+        if !claims.aud.contains_any(&self.audiences) {
+            return Err(AssertionError::WrongAudience);
+        }
+        if let Some(email) = claims.email.as_deref().filter(|e| !e.trim().is_empty()) {
+            return Ok(email.trim().to_owned());
+        }
+        match claims.common_name.as_deref().filter(|c| !c.is_empty()) {
+            Some(cn) if self.allow_service_tokens => Ok(format!("service:{cn}")),
+            Some(_) => Err(AssertionError::ServiceToken),
+            None => Err(AssertionError::NoIdentity),
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! RS256/ES256 verification with the runtime's WebCrypto (`crypto.subtle`), wasm32 only.
+//! Each key is imported once and kept (bounded) beside the key set; claims checks stay in
+//! Rust and are shared with the native verifier.
+//!
+//! ```no_run
+//! use std::rc::Rc;
+//! use remote_user_filter::webcrypto::WebCryptoVerifier;
+//! let verifier = Rc::new(WebCryptoVerifier::default());
+//! # let _ = verifier;
+//! ```
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{CryptoKey, SubtleCrypto, WorkerGlobalScope};
+
+use crate::assertion::Algorithm;
+use crate::jwks::{Jwk, PublicKey};
+use crate::verify::{b64, KeyFormatError, SignatureVerifier, MIN_RSA_BITS};
+
+/// Imported keys kept at most (a JWKS holds a handful).
+const MAX_IMPORTED_KEYS: usize = 64;
+
+/// Verifies with `crypto.subtle.verify`, importing each JWK once.
+///
+/// ```no_run
+/// let v = remote_user_filter::webcrypto::WebCryptoVerifier::default();
+/// # let _ = v;
+/// ```
+#[derive(Debug, Default)]
+pub struct WebCryptoVerifier {
+    imported: RefCell<HashMap<String, CryptoKey>>,
+}
+
+fn object(pairs: &[(&str, JsValue)]) -> Result<Object, KeyFormatError> {
+    let obj = Object::new();
+    for (k, v) in pairs {
+        Reflect::set(&obj, &JsValue::from_str(k), v)
+            .map_err(|_| KeyFormatError("cannot build a WebCrypto argument".into()))?;
+    }
+    Ok(obj)
+}
+
+fn subtle() -> Result<SubtleCrypto, KeyFormatError> {
+    let global: WorkerGlobalScope = js_sys::global().unchecked_into();
+    global
+        .crypto()
+        .map(|c| c.subtle())
+        .map_err(|_| KeyFormatError("WebCrypto is not available".into()))
+}
+
+fn algorithm(alg: Algorithm) -> Result<(Object, Object), KeyFormatError> {
+    let s = JsValue::from_str;
+    Ok(match alg {
+        Algorithm::Rs256 => {
+            let a = object(&[("name", s("RSASSA-PKCS1-v1_5")), ("hash", s("SHA-256"))])?;
+            (a.clone(), a)
+        }
+        Algorithm::Es256 => (
+            object(&[("name", s("ECDSA")), ("namedCurve", s("P-256"))])?,
+            object(&[("name", s("ECDSA")), ("hash", s("SHA-256"))])?,
+        ),
+    })
+}
+
+impl WebCryptoVerifier {
+    async fn import(&self, alg: Algorithm, key: &Jwk) -> Result<CryptoKey, KeyFormatError> {
+        let s = JsValue::from_str;
+        let (id, jwk) = match &key.key {
+            PublicKey::Rsa { n, e } => {
+                if b64("n", n)?.len() * 8 < MIN_RSA_BITS {
+                    return Err(KeyFormatError(format!(
+                        "RSA key is fewer than {MIN_RSA_BITS} bits"
+                    )));
+                }
+                (
+                    format!("{}\n{n}\n{e}", key.kid),
+                    object(&[("kty", s("RSA")), ("n", s(n)), ("e", s(e))])?,
+                )
+            }
+            PublicKey::P256 { x, y } => (
+                format!("{}\n{x}\n{y}", key.kid),
+                object(&[
+                    ("kty", s("EC")),
+                    ("crv", s("P-256")),
+                    ("x", s(x)),
+                    ("y", s(y)),
+                ])?,
+            ),
+        };
+        if let Some(found) = self.imported.borrow().get(&id) {
+            return Ok(found.clone());
+        }
+        let (import_alg, _) = algorithm(alg)?;
+        let usages = Array::of1(&s("verify"));
+        let promise = subtle()?
+            .import_key_with_object("jwk", &jwk, &import_alg, false, &usages)
+            .map_err(|_| KeyFormatError("WebCrypto refused the key".into()))?;
+        let imported: CryptoKey = JsFuture::from(promise)
+            .await
+            .map_err(|_| KeyFormatError("WebCrypto refused the key".into()))?
+            .unchecked_into();
+        let mut cache = self.imported.borrow_mut();
+        if cache.len() >= MAX_IMPORTED_KEYS {
+            cache.clear();
+        }
+        cache.insert(id, imported.clone());
+        Ok(imported)
+    }
+}
+
+#[async_trait(?Send)]
+impl SignatureVerifier for WebCryptoVerifier {
+    async fn verify(
+        &self,
+        alg: Algorithm,
+        key: &Jwk,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, KeyFormatError> {
+        if key.algorithm() != alg {
+            return Ok(false);
+        }
+        if alg == Algorithm::Es256 && signature.len() != 64 {
+            return Ok(false);
+        }
+        let crypto_key = self.import(alg, key).await?;
+        let (_, verify_alg) = algorithm(alg)?;
+        let promise = subtle()?
+            .verify_with_object_and_u8_array_and_u8_array(
+                &verify_alg,
+                &crypto_key,
+                signature,
+                message,
+            )
+            .map_err(|_| KeyFormatError("WebCrypto could not verify".into()))?;
+        Ok(JsFuture::from(promise)
+            .await
+            .map_err(|_| KeyFormatError("WebCrypto could not verify".into()))?
+            .as_bool()
+            .unwrap_or(false))
+    }
+}
