@@ -324,8 +324,10 @@ impl GatewayJwtFilter {
         {
             let mut cache = self.cache.borrow_mut();
             if let Some(hit) = cache.entries.get(&hash) {
-                // Valid while unexpired and signed by a key still in the set.
-                let key_live = hit.generation == self.keys.generation() || self.keys.has(&hit.kid);
+                // Valid while unexpired and signed by a key still in a fresh key set; a stale
+                // set sends the token down the full path, which refetches (throttled).
+                let key_live = self.keys.is_fresh(now)
+                    && (hit.generation == self.keys.generation() || self.keys.has(&hit.kid));
                 if hit.exp.saturating_add(leeway) > now_i && key_live {
                     return Ok(Rc::clone(&hit.identity));
                 }

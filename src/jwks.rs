@@ -214,6 +214,14 @@ impl KeyCache {
         self.state.borrow().generation
     }
 
+    /// Whether the key set was fetched less than the TTL before `now`.
+    pub fn is_fresh(&self, now: u64) -> bool {
+        self.state
+            .borrow()
+            .fetched_at
+            .is_some_and(|t| now < t.saturating_add(self.ttl_secs))
+    }
+
     /// Whether `kid` is in the current key set (no fetch).
     pub fn has(&self, kid: &str) -> bool {
         self.state.borrow().keys.contains_key(kid)

@@ -1,0 +1,861 @@
+//! Gateway assertions, natively: the rejection matrix, keys fetched/cached/rotated, the
+//! verified-token cache, the presets, and the shared-secret filter. Keys are generated here.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::OnceLock;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use futures::executor::block_on;
+use http::HeaderMap;
+use remote_user_filter::{
+    async_trait, Algorithm, AssertionError, AuthError, FilterChain, GatewayJwtFilter,
+    GatewayPreset, Jwk, JwksSource, KeyCache, KeyFormatError, KvUserBackend, ManualClock,
+    MemoryStore, Outcome, RemoteUserFilter, RustCryptoVerifier, SessionFilter, SharedSecretFilter,
+    SignatureVerifier,
+};
+use rsa::traits::PublicKeyParts;
+use sha2::{Digest, Sha256};
+
+const TEAM: &str = "myteam.cloudflareaccess.com";
+const ISS: &str = "https://myteam.cloudflareaccess.com";
+const AUD: &str = "aud-tag-1";
+const NOW: u64 = 1_800_000_000;
+const SECRET: &str = "gateway-test-session-secret-0123456789abcdef";
+const EMAIL_HEADER: &str = "cf-access-authenticated-user-email";
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+struct RsaKey {
+    private: rsa::RsaPrivateKey,
+    kid: &'static str,
+}
+
+impl RsaKey {
+    fn jwk(&self) -> serde_json::Value {
+        let public = self.private.to_public_key();
+        serde_json::json!({"kty": "RSA", "kid": self.kid, "alg": "RS256", "use": "sig",
+            "n": b64(&public.n().to_bytes_be()), "e": b64(&public.e().to_bytes_be())})
+    }
+}
+
+fn rsa_key(index: usize) -> &'static RsaKey {
+    static KEYS: OnceLock<Vec<RsaKey>> = OnceLock::new();
+    &KEYS.get_or_init(|| {
+        ["rsa-1", "rsa-2"]
+            .into_iter()
+            .map(|kid| RsaKey {
+                private: rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap(),
+                kid,
+            })
+            .collect()
+    })[index]
+}
+
+fn ec_key() -> &'static p256::ecdsa::SigningKey {
+    static KEY: OnceLock<p256::ecdsa::SigningKey> = OnceLock::new();
+    KEY.get_or_init(|| p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng))
+}
+
+fn ec_jwk(kid: &str) -> serde_json::Value {
+    let point = ec_key().verifying_key().to_encoded_point(false);
+    serde_json::json!({"kty": "EC", "crv": "P-256", "kid": kid,
+        "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap())})
+}
+
+fn jwks(keys: &[serde_json::Value]) -> String {
+    serde_json::json!({ "keys": keys, "public_cert": {"kid": "x", "cert": "..."} }).to_string()
+}
+
+fn claims(email: &str) -> serde_json::Value {
+    serde_json::json!({"iss": ISS, "aud": [AUD], "email": email, "sub": "u-1",
+        "iat": NOW - 10, "nbf": NOW - 10, "exp": NOW + 3600, "type": "app"})
+}
+
+fn unsigned(header: &serde_json::Value, claims: &serde_json::Value) -> String {
+    format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    )
+}
+
+fn rs256(key: &RsaKey, claims: &serde_json::Value) -> String {
+    let input = unsigned(
+        &serde_json::json!({"alg": "RS256", "kid": key.kid, "typ": "JWT"}),
+        claims,
+    );
+    let digest = Sha256::digest(input.as_bytes());
+    let sig = key
+        .private
+        .sign(rsa::Pkcs1v15Sign::new::<Sha256>(), &digest)
+        .unwrap();
+    format!("{input}.{}", b64(&sig))
+}
+
+fn es256(kid: &str, claims: &serde_json::Value) -> String {
+    use p256::ecdsa::signature::Signer;
+    let input = unsigned(&serde_json::json!({"alg": "ES256", "kid": kid}), claims);
+    let sig: p256::ecdsa::Signature = ec_key().sign(input.as_bytes());
+    format!("{input}.{}", b64(&sig.to_bytes()))
+}
+
+/// A key set that can change, fail, and counts fetches.
+struct TestJwks {
+    doc: RefCell<Result<String, String>>,
+    fetches: Cell<usize>,
+}
+
+impl TestJwks {
+    fn new(doc: String) -> Rc<Self> {
+        Rc::new(Self {
+            doc: RefCell::new(Ok(doc)),
+            fetches: Cell::new(0),
+        })
+    }
+    fn set(&self, doc: Result<String, String>) {
+        *self.doc.borrow_mut() = doc;
+    }
+}
+
+#[async_trait(?Send)]
+impl JwksSource for TestJwks {
+    async fn fetch_jwks(&self) -> Result<String, String> {
+        self.fetches.set(self.fetches.get() + 1);
+        self.doc.borrow().clone()
+    }
+}
+
+/// Counts signature checks (so cached tokens can be seen to skip them).
+struct Counting {
+    calls: Cell<usize>,
+}
+
+#[async_trait(?Send)]
+impl SignatureVerifier for Counting {
+    async fn verify(
+        &self,
+        alg: Algorithm,
+        key: &Jwk,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, KeyFormatError> {
+        self.calls.set(self.calls.get() + 1);
+        RustCryptoVerifier
+            .verify(alg, key, message, signature)
+            .await
+    }
+}
+
+struct Gate {
+    chain: FilterChain,
+    clock: Rc<ManualClock>,
+    jwks: Rc<TestJwks>,
+    verifier: Rc<Counting>,
+    store: Rc<MemoryStore>,
+    header: &'static str,
+}
+
+fn gate_with(
+    preset: GatewayPreset,
+    doc: String,
+    tweak: impl FnOnce(
+        remote_user_filter::GatewayJwtFilterBuilder,
+    ) -> remote_user_filter::GatewayJwtFilterBuilder,
+) -> Gate {
+    let clock = Rc::new(ManualClock::new(NOW));
+    let jwks = TestJwks::new(doc);
+    let verifier = Rc::new(Counting {
+        calls: Cell::new(0),
+    });
+    let store = Rc::new(MemoryStore::new());
+    let header: &'static str = match preset.name {
+        "google_iap" => "x-goog-iap-jwt-assertion",
+        "pomerium" => "x-pomerium-jwt-assertion",
+        _ => "cf-access-jwt-assertion",
+    };
+    let jwt = tweak(
+        GatewayJwtFilter::builder(preset, jwks.clone(), verifier.clone())
+            .identity_header(EMAIL_HEADER),
+    )
+    .build();
+    let chain = FilterChain::builder()
+        .filter(SessionFilter::builder(SECRET).build())
+        .filter(jwt)
+        .filter(RemoteUserFilter::new(Rc::new(KvUserBackend::new(
+            store.clone(),
+        ))))
+        .clock(clock.clone())
+        .build()
+        .expect("valid gateway chain");
+    Gate {
+        chain,
+        clock,
+        jwks,
+        verifier,
+        store,
+        header,
+    }
+}
+
+fn access_gate() -> Gate {
+    gate_with(
+        GatewayPreset::cloudflare_access(TEAM, vec![AUD.into(), "other-app".into()]),
+        jwks(&[rsa_key(0).jwk()]),
+        |b| b,
+    )
+}
+
+impl Gate {
+    async fn send(&self, token: Option<&str>, extra: &[(&str, &str)]) -> Outcome {
+        let mut headers = HeaderMap::new();
+        if let Some(token) = token {
+            headers.insert(
+                http::HeaderName::from_static(self.header),
+                token.parse().unwrap(),
+            );
+        }
+        for (k, v) in extra {
+            headers.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        self.chain.handle(headers).await
+    }
+}
+
+fn user_of(outcome: &Outcome) -> Option<&str> {
+    match outcome {
+        Outcome::Forward { user, .. } => user.as_ref().map(|u| u.username.as_str()),
+        Outcome::Respond { .. } => None,
+    }
+}
+
+fn refused(outcome: Outcome) -> (u16, String) {
+    match outcome {
+        Outcome::Respond { error, set_cookie } => {
+            assert!(set_cookie.is_none(), "no session on a refused assertion");
+            (error.status(), error.to_string())
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn assertion_error(outcome: Outcome) -> AssertionError {
+    match outcome {
+        Outcome::Respond {
+            error: AuthError::InvalidAssertion(e),
+            set_cookie: None,
+        } => e,
+        other => panic!("expected an invalid assertion, got {other:?}"),
+    }
+}
+
+#[test]
+fn valid_access_jwt_logs_in_once_and_is_cached() {
+    block_on(async {
+        let g = access_gate();
+        let token = rs256(rsa_key(0), &claims("ann@example.com"));
+        let first = g
+            .send(Some(&token), &[(EMAIL_HEADER, "ann@example.com")])
+            .await;
+        assert_eq!(user_of(&first), Some("ann@example.com"));
+        let cookie = first.set_cookie().expect("one session at login").to_owned();
+        assert_eq!((g.jwks.fetches.get(), g.verifier.calls.get()), (1, 1));
+        assert_eq!((g.store.reads(), g.store.writes()), (1, 1));
+
+        let pair = cookie.split(';').next().unwrap();
+        let again = g.send(Some(&token), &[("cookie", pair)]).await;
+        assert_eq!(user_of(&again), Some("ann@example.com"));
+        assert!(again.set_cookie().is_none());
+        assert_eq!(
+            g.verifier.calls.get(),
+            1,
+            "a repeat token costs a hash, not a verify"
+        );
+        assert_eq!(g.jwks.fetches.get(), 1);
+        assert_eq!((g.store.reads(), g.store.writes()), (1, 1));
+    })
+}
+
+#[test]
+fn plain_header_without_jwt_is_not_trusted() {
+    block_on(async {
+        let g = access_gate();
+        let outcome = g.send(None, &[(EMAIL_HEADER, "ann@example.com")]).await;
+        assert_eq!(refused(outcome).0, 401);
+        assert_eq!(g.store.reads(), 0);
+    })
+}
+
+#[test]
+fn plain_header_differing_from_the_verified_email_is_403() {
+    block_on(async {
+        let g = access_gate();
+        let token = rs256(rsa_key(0), &claims("ann@example.com"));
+        let outcome = g
+            .send(Some(&token), &[(EMAIL_HEADER, "mallory@example.com")])
+            .await;
+        assert!(matches!(
+            outcome,
+            Outcome::Respond {
+                error: AuthError::IdentityMismatch,
+                set_cookie: None
+            }
+        ));
+    })
+}
+
+#[test]
+fn expired() {
+    block_on(async {
+        let g = access_gate();
+        let mut c = claims("ann@example.com");
+        c["exp"] = (NOW - 61).into();
+        assert_eq!(
+            assertion_error(g.send(Some(&rs256(rsa_key(0), &c)), &[]).await),
+            AssertionError::Expired
+        );
+        c["exp"] = (NOW - 59).into();
+        assert!(
+            user_of(&g.send(Some(&rs256(rsa_key(0), &c)), &[]).await).is_some(),
+            "within the 60 s leeway"
+        );
+        let mut no_exp = claims("ann@example.com");
+        no_exp.as_object_mut().unwrap().remove("exp");
+        assert_eq!(
+            assertion_error(g.send(Some(&rs256(rsa_key(0), &no_exp)), &[]).await),
+            AssertionError::Expired
+        );
+    })
+}
+
+#[test]
+fn not_yet_valid() {
+    block_on(async {
+        let g = access_gate();
+        let mut c = claims("ann@example.com");
+        c["nbf"] = (NOW + 120).into();
+        assert_eq!(
+            assertion_error(g.send(Some(&rs256(rsa_key(0), &c)), &[]).await),
+            AssertionError::NotYetValid
+        );
+    })
+}
+
+#[test]
+fn beyond_leeway_skew() {
+    block_on(async {
+        let g = access_gate();
+        let mut c = claims("ann@example.com");
+        c["iat"] = (NOW + 61).into();
+        c["nbf"] = (NOW - 10).into();
+        assert_eq!(
+            assertion_error(g.send(Some(&rs256(rsa_key(0), &c)), &[]).await),
+            AssertionError::NotYetValid
+        );
+        c["iat"] = (NOW + 59).into();
+        assert!(
+            user_of(&g.send(Some(&rs256(rsa_key(0), &c)), &[]).await).is_some(),
+            "skew within leeway"
+        );
+    })
+}
+
+#[test]
+fn wrong_audience() {
+    block_on(async {
+        let g = access_gate();
+        let mut c = claims("ann@example.com");
+        c["aud"] = serde_json::json!(["someone-else"]);
+        assert_eq!(
+            assertion_error(g.send(Some(&rs256(rsa_key(0), &c)), &[]).await),
+            AssertionError::WrongAudience
+        );
+        c["aud"] = serde_json::json!("other-app");
+        assert!(
+            user_of(&g.send(Some(&rs256(rsa_key(0), &c)), &[]).await).is_some(),
+            "a string aud is one of ours"
+        );
+    })
+}
+
+#[test]
+fn wrong_issuer() {
+    block_on(async {
+        let g = access_gate();
+        let mut c = claims("ann@example.com");
+        c["iss"] = "https://evil.cloudflareaccess.com".into();
+        assert_eq!(
+            assertion_error(g.send(Some(&rs256(rsa_key(0), &c)), &[]).await),
+            AssertionError::WrongIssuer
+        );
+    })
+}
+
+#[test]
+fn alg_none() {
+    block_on(async {
+        let g = access_gate();
+        let token = format!(
+            "{}.",
+            unsigned(
+                &serde_json::json!({"alg": "none", "kid": "rsa-1"}),
+                &claims("ann@example.com")
+            )
+        );
+        assert_eq!(
+            assertion_error(g.send(Some(&token), &[]).await),
+            AssertionError::UnsupportedAlgorithm("none".into())
+        );
+        assert_eq!(g.verifier.calls.get(), 0);
+    })
+}
+
+#[test]
+fn hs256_signed_with_the_rsa_public_key_is_refused() {
+    block_on(async {
+        let g = access_gate();
+        let public_pem = rsa_key(0).jwk().to_string();
+        let input = unsigned(
+            &serde_json::json!({"alg": "HS256", "kid": "rsa-1"}),
+            &claims("ann@example.com"),
+        );
+        let sig = hmac_sha256(public_pem.as_bytes(), input.as_bytes());
+        let token = format!("{input}.{}", b64(&sig));
+        assert_eq!(
+            assertion_error(g.send(Some(&token), &[]).await),
+            AssertionError::UnsupportedAlgorithm("HS256".into())
+        );
+        assert_eq!(g.verifier.calls.get(), 0);
+    })
+}
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let inner: Vec<u8> = k
+        .iter()
+        .map(|b| b ^ 0x36)
+        .chain(message.iter().copied())
+        .collect();
+    let inner = Sha256::digest(&inner);
+    let outer: Vec<u8> = k
+        .iter()
+        .map(|b| b ^ 0x5c)
+        .chain(inner.iter().copied())
+        .collect();
+    Sha256::digest(&outer).to_vec()
+}
+
+#[test]
+fn es256_token_where_rs256_is_required() {
+    block_on(async {
+        let g = gate_with(
+            GatewayPreset::cloudflare_access(TEAM, vec![AUD.into()]),
+            jwks(&[rsa_key(0).jwk(), ec_jwk("ec-1")]),
+            |b| b,
+        );
+        let token = es256("ec-1", &claims("ann@example.com"));
+        assert_eq!(
+            assertion_error(g.send(Some(&token), &[]).await),
+            AssertionError::UnsupportedAlgorithm("ES256".into())
+        );
+        // An RS256 header naming the EC key: the key's type does not match the algorithm.
+        let input = unsigned(
+            &serde_json::json!({"alg": "RS256", "kid": "ec-1"}),
+            &claims("ann@example.com"),
+        );
+        let token = format!("{input}.{}", b64(&[1u8; 64]));
+        assert_eq!(refused(g.send(Some(&token), &[]).await).0, 401);
+    })
+}
+
+#[test]
+fn bad_signature() {
+    block_on(async {
+        let g = access_gate();
+        let good = rs256(rsa_key(0), &claims("ann@example.com"));
+        // Same header and claims, signed by another key that claims to be rsa-1.
+        let other = RsaKey {
+            private: rsa_key(1).private.clone(),
+            kid: "rsa-1",
+        };
+        let forged = rs256(&other, &claims("ann@example.com"));
+        assert_eq!(
+            assertion_error(g.send(Some(&forged), &[]).await),
+            AssertionError::BadSignature
+        );
+        // The claims changed after signing.
+        let mut parts: Vec<&str> = good.split('.').collect();
+        let evil = b64(claims("mallory@example.com").to_string().as_bytes());
+        parts[1] = &evil;
+        assert_eq!(
+            assertion_error(g.send(Some(&parts.join(".")), &[]).await),
+            AssertionError::BadSignature
+        );
+    })
+}
+
+#[test]
+fn malformed_segments_bad_base64_and_non_json_claims() {
+    block_on(async {
+        let g = access_gate();
+        let header = b64(br#"{"alg":"RS256","kid":"rsa-1"}"#);
+        let claims_b64 = b64(claims("a@b.c").to_string().as_bytes());
+        for (token, expected) in [
+            ("abc".to_string(), "it is not three dot-separated segments"),
+            (
+                format!("{header}.{claims_b64}"),
+                "it is not three dot-separated segments",
+            ),
+            (
+                format!("{header}.{claims_b64}.c2ln.extra"),
+                "it is not three dot-separated segments",
+            ),
+            (
+                format!("{header}!.{claims_b64}.c2ln"),
+                "the header is not base64url",
+            ),
+            (
+                format!("{header}.{claims_b64}*.c2ln"),
+                "the payload is not base64url",
+            ),
+            (
+                format!("{header}.{claims_b64}.c2ln="),
+                "the signature is not base64url",
+            ),
+            (
+                format!("{}.{claims_b64}.c2ln", b64(b"not json")),
+                "the header is not a JSON object",
+            ),
+            (
+                format!("{header}.{}.c2ln", b64(b"not json")),
+                "the payload is not a JSON claims object",
+            ),
+            (
+                format!("{header}.{}.c2ln", b64(b"[1,2]")),
+                "the payload is not a JSON claims object",
+            ),
+            (
+                format!("{}.{claims_b64}.c2ln", b64(br#"{"alg":"RS256"}"#)),
+                "the header has no usable `kid`",
+            ),
+            (format!("{header}.{claims_b64}."), "the signature is empty"),
+        ] {
+            assert_eq!(
+                assertion_error(g.send(Some(&token), &[]).await),
+                AssertionError::Malformed(expected),
+                "{token}"
+            );
+        }
+        assert_eq!(g.verifier.calls.get(), 0);
+    })
+}
+
+#[test]
+fn token_over_16_kib() {
+    block_on(async {
+        let g = access_gate();
+        let mut c = claims("ann@example.com");
+        c["pad"] = "x".repeat(16 * 1024).into();
+        let token = rs256(rsa_key(0), &c);
+        assert!(matches!(
+            assertion_error(g.send(Some(&token), &[]).await),
+            AssertionError::TooLong { max: 16384, .. }
+        ));
+    })
+}
+
+#[test]
+fn empty_header_is_no_identity() {
+    block_on(async {
+        let g = access_gate();
+        let outcome = g.send(Some(""), &[]).await;
+        assert!(matches!(
+            outcome,
+            Outcome::Respond {
+                error: AuthError::MissingIdentity,
+                ..
+            }
+        ));
+        assert_eq!(g.jwks.fetches.get(), 0);
+    })
+}
+
+#[test]
+fn two_assertion_headers() {
+    block_on(async {
+        let g = access_gate();
+        let token = rs256(rsa_key(0), &claims("ann@example.com"));
+        let outcome = g
+            .send(Some(&token), &[("cf-access-jwt-assertion", &token)])
+            .await;
+        assert_eq!(assertion_error(outcome), AssertionError::Duplicate);
+        let joined = format!("{token}, {token}");
+        assert_eq!(
+            assertion_error(g.send(Some(&joined), &[]).await),
+            AssertionError::Duplicate
+        );
+    })
+}
+
+#[test]
+fn unknown_kid_then_rotation() {
+    block_on(async {
+        let g = access_gate();
+        let old = rs256(rsa_key(0), &claims("ann@example.com"));
+        assert!(user_of(&g.send(Some(&old), &[]).await).is_some());
+        assert_eq!(g.jwks.fetches.get(), 1);
+
+        // The gateway rotates: rsa-2 is published beside rsa-1. Its first token refetches once.
+        g.jwks.set(Ok(jwks(&[rsa_key(0).jwk(), rsa_key(1).jwk()])));
+        g.clock.advance(31);
+        let new = rs256(rsa_key(1), &claims("bob@example.com"));
+        assert_eq!(
+            user_of(&g.send(Some(&new), &[]).await),
+            Some("bob@example.com")
+        );
+        assert_eq!(g.jwks.fetches.get(), 2);
+
+        // rsa-1 is withdrawn. Once the key set no longer has it, its cached token is refused.
+        g.jwks.set(Ok(jwks(&[rsa_key(1).jwk()])));
+        g.clock.advance(3600);
+        assert!(
+            user_of(&g.send(Some(&new), &[]).await).is_some(),
+            "stale set refetched"
+        );
+        assert_eq!(g.jwks.fetches.get(), 3);
+        assert_eq!(
+            assertion_error(g.send(Some(&old), &[]).await),
+            AssertionError::UnknownKey
+        );
+    })
+}
+
+#[test]
+fn forged_kids_cannot_cause_a_fetch_storm() {
+    block_on(async {
+        let g = access_gate();
+        assert!(user_of(
+            &g.send(Some(&rs256(rsa_key(0), &claims("a@b.c"))), &[])
+                .await
+        )
+        .is_some());
+        for i in 0..50 {
+            let forged = RsaKey {
+                private: rsa_key(0).private.clone(),
+                kid: Box::leak(format!("forged-{i}").into_boxed_str()),
+            };
+            let token = rs256(&forged, &claims("a@b.c"));
+            assert_eq!(
+                assertion_error(g.send(Some(&token), &[]).await),
+                AssertionError::UnknownKey
+            );
+            g.clock.advance(1);
+        }
+        // 50 s of forged kids: the first refetch at +30 s, no more.
+        assert_eq!(g.jwks.fetches.get(), 2);
+    })
+}
+
+#[test]
+fn jwks_down_warm_cache_serves_cold_cache_is_503() {
+    block_on(async {
+        let g = access_gate();
+        let token = rs256(rsa_key(0), &claims("ann@example.com"));
+        assert!(user_of(&g.send(Some(&token), &[]).await).is_some());
+        g.jwks.set(Err("connection refused".into()));
+        g.clock.advance(7200); // keys stale: a refetch is tried, fails, the cached keys serve
+        let fresh = rs256(rsa_key(0), &{
+            let mut c = claims("bob@example.com");
+            c["exp"] = (NOW + 9000).into();
+            c
+        });
+        assert_eq!(
+            user_of(&g.send(Some(&fresh), &[]).await),
+            Some("bob@example.com")
+        );
+        assert_eq!(g.jwks.fetches.get(), 2);
+
+        let cold = access_gate();
+        cold.jwks.set(Err("connection refused".into()));
+        let outcome = cold.send(Some(&token), &[]).await;
+        assert!(matches!(
+            outcome,
+            Outcome::Respond {
+                error: AuthError::KeysUnavailable(_),
+                set_cookie: None
+            }
+        ));
+        assert_eq!(refused(cold.send(Some(&token), &[]).await).0, 503);
+        assert_eq!(cold.store.reads(), 0);
+    })
+}
+
+#[test]
+fn service_tokens() {
+    block_on(async {
+        let mut c = claims("");
+        c.as_object_mut().unwrap().remove("email");
+        c["common_name"] = "client-id.access".into();
+        let deny = access_gate();
+        assert_eq!(
+            assertion_error(deny.send(Some(&rs256(rsa_key(0), &c)), &[]).await),
+            AssertionError::ServiceToken
+        );
+        let allow = gate_with(
+            GatewayPreset::cloudflare_access(TEAM, vec![AUD.into()]),
+            jwks(&[rsa_key(0).jwk()]),
+            |b| b.allow_service_tokens(true),
+        );
+        let outcome = allow.send(Some(&rs256(rsa_key(0), &c)), &[]).await;
+        assert_eq!(user_of(&outcome), Some("service:client-id.access"));
+        let mut nobody = c.clone();
+        nobody.as_object_mut().unwrap().remove("common_name");
+        assert_eq!(
+            assertion_error(allow.send(Some(&rs256(rsa_key(0), &nobody)), &[]).await),
+            AssertionError::NoIdentity
+        );
+    })
+}
+
+#[test]
+fn cookie_fallback_only_when_configured() {
+    block_on(async {
+        let token = rs256(rsa_key(0), &claims("ann@example.com"));
+        let cookie = format!("other=1; CF_Authorization={token}");
+        let off = access_gate();
+        assert_eq!(refused(off.send(None, &[("cookie", &cookie)]).await).0, 401);
+        let on = gate_with(
+            GatewayPreset::cloudflare_access(TEAM, vec![AUD.into()]),
+            jwks(&[rsa_key(0).jwk()]),
+            |b| b.cookie_fallback("CF_Authorization"),
+        );
+        assert_eq!(
+            user_of(&on.send(None, &[("cookie", &cookie)]).await),
+            Some("ann@example.com")
+        );
+    })
+}
+
+#[test]
+fn google_iap_and_pomerium_presets_verify_es256() {
+    block_on(async {
+        let iap_aud = "/projects/123/global/backendServices/456";
+        let iap = gate_with(
+            GatewayPreset::google_iap(vec![iap_aud.into()]),
+            jwks(&[ec_jwk("iap-1")]),
+            |b| b,
+        );
+        let mut c = claims("ann@example.com");
+        c["iss"] = "https://cloud.google.com/iap".into();
+        c["aud"] = iap_aud.into();
+        assert_eq!(
+            user_of(&iap.send(Some(&es256("iap-1", &c)), &[]).await),
+            Some("ann@example.com")
+        );
+        // An RS256 token is refused by the ES256 preset.
+        assert_eq!(
+            assertion_error(iap.send(Some(&rs256(rsa_key(0), &c)), &[]).await),
+            AssertionError::UnsupportedAlgorithm("RS256".into())
+        );
+
+        let pom = gate_with(
+            GatewayPreset::pomerium("auth.example.com"),
+            jwks(&[ec_jwk("pom-1")]),
+            |b| b,
+        );
+        let mut c = claims("bob@example.com");
+        c["iss"] = "auth.example.com".into();
+        c["aud"] = "auth.example.com".into();
+        assert_eq!(
+            user_of(&pom.send(Some(&es256("pom-1", &c)), &[]).await),
+            Some("bob@example.com")
+        );
+        c["aud"] = "other.example.com".into();
+        assert_eq!(
+            assertion_error(pom.send(Some(&es256("pom-1", &c)), &[]).await),
+            AssertionError::WrongAudience
+        );
+    })
+}
+
+#[test]
+fn key_cache_refetch_rules() {
+    block_on(async {
+        let source = TestJwks::new(jwks(&[rsa_key(0).jwk()]));
+        let cache = KeyCache::new(source.clone());
+        assert!(cache.key("rsa-1", NOW).await.is_ok());
+        assert!(cache.key("rsa-1", NOW + 3599).await.is_ok());
+        assert_eq!(source.fetches.get(), 1, "fresh for an hour");
+        assert!(cache.key("rsa-1", NOW + 3600).await.is_ok());
+        assert_eq!(source.fetches.get(), 2, "refetched after the TTL");
+        source.set(Ok(r#"{"keys":[{"kty":"oct","kid":"h","k":"AAAA"}]}"#.into()));
+        assert!(
+            cache.key("rsa-1", NOW + 7300).await.is_ok(),
+            "a useless set keeps the old keys"
+        );
+    })
+}
+
+#[test]
+fn shared_secret_filter_gates_everything_after_it() {
+    block_on(async {
+        let store = Rc::new(MemoryStore::new());
+        let chain = FilterChain::builder()
+            .filter(SessionFilter::builder(SECRET).build())
+            .filter(SharedSecretFilter::new(
+                "X-Gateway-Secret",
+                Some("a-long-random-gateway-secret".into()),
+            ))
+            .filter(
+                RemoteUserFilter::builder(Rc::new(KvUserBackend::new(store.clone())))
+                    .header("X-Auth-Request-Email")
+                    .build(),
+            )
+            .clock(ManualClock::new(NOW))
+            .build()
+            .unwrap();
+        let send = |secret: Option<&'static str>| {
+            let mut h = HeaderMap::new();
+            h.insert("x-auth-request-email", "ann@example.com".parse().unwrap());
+            if let Some(s) = secret {
+                h.insert("x-gateway-secret", s.parse().unwrap());
+            }
+            chain.handle(h)
+        };
+        for bad in [
+            None,
+            Some("wrong"),
+            Some("a-long-random-gateway-secreT"),
+            Some(""),
+        ] {
+            let outcome = send(bad).await;
+            assert!(
+                matches!(
+                    outcome,
+                    Outcome::Respond {
+                        error: AuthError::NotFromGateway,
+                        set_cookie: None
+                    }
+                ),
+                "{bad:?}: {outcome:?}"
+            );
+        }
+        assert_eq!(store.reads(), 0, "nothing else ran");
+        assert_eq!(
+            user_of(&send(Some("a-long-random-gateway-secret")).await),
+            Some("ann@example.com")
+        );
+    })
+}
