@@ -201,6 +201,7 @@ pub struct GatewayJwtFilterBuilder {
     cookie_fallback: Option<String>,
     identity_header: Option<String>,
     key_ttl_secs: u64,
+    min_refetch_secs: u64,
 }
 
 impl std::fmt::Debug for GatewayJwtFilterBuilder {
@@ -244,6 +245,12 @@ impl GatewayJwtFilterBuilder {
         self
     }
 
+    /// Fetch keys at most once per `secs` (default 30), however many unknown `kid`s arrive.
+    pub fn min_refetch_secs(mut self, secs: u64) -> Self {
+        self.min_refetch_secs = secs;
+        self
+    }
+
     /// The filter. Settings are checked when the chain is built.
     pub fn build(self) -> GatewayJwtFilter {
         GatewayJwtFilter {
@@ -253,7 +260,9 @@ impl GatewayJwtFilterBuilder {
                 .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
             preset: self.preset,
             cookie_fallback: self.cookie_fallback,
-            keys: KeyCache::new(self.source).with_ttl(self.key_ttl_secs),
+            keys: KeyCache::new(self.source)
+                .with_ttl(self.key_ttl_secs)
+                .with_min_refetch_interval(self.min_refetch_secs),
             verifier: self.verifier,
             cache: RefCell::default(),
         }
@@ -274,6 +283,7 @@ impl GatewayJwtFilter {
             cookie_fallback: None,
             identity_header: None,
             key_ttl_secs: crate::jwks::DEFAULT_KEY_TTL_SECS,
+            min_refetch_secs: crate::jwks::MIN_REFETCH_INTERVAL_SECS,
         }
     }
 

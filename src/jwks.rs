@@ -22,7 +22,7 @@ use crate::assertion::Algorithm;
 
 /// Default time keys are trusted before a refetch: one hour.
 pub const DEFAULT_KEY_TTL_SECS: u64 = 3600;
-/// The shortest time between two fetches.
+/// The default shortest time between two fetches.
 pub const MIN_REFETCH_INTERVAL_SECS: u64 = 30;
 
 /// A public key from a JWKS, its components as the document gave them (base64url).
@@ -179,6 +179,7 @@ struct KeyState {
 pub struct KeyCache {
     source: Rc<dyn JwksSource>,
     ttl_secs: u64,
+    min_refetch_secs: u64,
     state: RefCell<KeyState>,
 }
 
@@ -199,6 +200,7 @@ impl KeyCache {
         Self {
             source,
             ttl_secs: DEFAULT_KEY_TTL_SECS,
+            min_refetch_secs: MIN_REFETCH_INTERVAL_SECS,
             state: RefCell::default(),
         }
     }
@@ -206,6 +208,12 @@ impl KeyCache {
     /// Trust fetched keys for `ttl_secs`.
     pub fn with_ttl(mut self, ttl_secs: u64) -> Self {
         self.ttl_secs = ttl_secs;
+        self
+    }
+
+    /// Fetch at most once per `secs` (default 30).
+    pub fn with_min_refetch_interval(mut self, secs: u64) -> Self {
+        self.min_refetch_secs = secs;
         self
     }
 
@@ -236,7 +244,7 @@ impl KeyCache {
                 .is_some_and(|t| now < t.saturating_add(self.ttl_secs));
             let may_fetch = state
                 .last_attempt
-                .is_none_or(|t| now >= t.saturating_add(MIN_REFETCH_INTERVAL_SECS));
+                .is_none_or(|t| now >= t.saturating_add(self.min_refetch_secs));
             (fresh, state.keys.get(kid).cloned(), may_fetch)
         };
         if let (true, Some(key)) = (fresh, &found) {

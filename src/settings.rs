@@ -112,6 +112,32 @@ pub struct StockSettings {
     pub cookie_fallback: bool,
     /// `GATEWAY_SECRET_HEADER` (default `X-Gateway-Secret`).
     pub gateway_secret_header: String,
+    /// `JWKS_CACHE_TTL_SECS` (default 3600): how long fetched keys are trusted.
+    pub key_ttl_secs: u64,
+    /// `JWKS_REFETCH_INTERVAL_SECS` (default 30): the shortest time between key fetches.
+    pub refetch_interval_secs: u64,
+}
+
+fn parse_secs(
+    setting: &'static str,
+    value: Option<String>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+    expected: &'static str,
+) -> Result<u64, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or(ConfigError::InvalidSetting {
+                setting,
+                value: v,
+                expected,
+            }),
+    }
 }
 
 fn parse_bool(
@@ -243,6 +269,20 @@ impl StockSettings {
                 "ACCESS_JWT_COOKIE_FALLBACK",
                 set("ACCESS_JWT_COOKIE_FALLBACK"),
                 false,
+            )?,
+            key_ttl_secs: parse_secs(
+                "JWKS_CACHE_TTL_SECS",
+                set("JWKS_CACHE_TTL_SECS"),
+                crate::jwks::DEFAULT_KEY_TTL_SECS,
+                1..=86_400,
+                "a whole number of seconds from 1 to 86400",
+            )?,
+            refetch_interval_secs: parse_secs(
+                "JWKS_REFETCH_INTERVAL_SECS",
+                set("JWKS_REFETCH_INTERVAL_SECS"),
+                crate::jwks::MIN_REFETCH_INTERVAL_SECS,
+                1..=3_600,
+                "a whole number of seconds from 1 to 3600",
             )?,
             gateway_secret_header: set("GATEWAY_SECRET_HEADER")
                 .map(|v| v.trim().to_owned())
@@ -399,7 +439,9 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
                         Rc::clone(&jwks),
                         Rc::clone(&self.verifier),
                     )
-                    .identity_header(settings.remote_user_header.clone());
+                    .identity_header(settings.remote_user_header.clone())
+                    .key_ttl_secs(settings.key_ttl_secs)
+                    .min_refetch_secs(settings.refetch_interval_secs);
                     if settings.cookie_fallback {
                         jwt = jwt.cookie_fallback("CF_Authorization");
                     }
