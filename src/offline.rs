@@ -137,9 +137,10 @@ impl OfflineConfig {
         Ok(Self { vars, kv_bindings })
     }
 
-    /// Use this secret (e.g. from the process environment) instead of `.dev.vars`'s.
-    pub fn with_secret(mut self, secret: String) -> Self {
-        self.vars.insert("SESSION_SECRET".into(), secret);
+    /// Use this secret (`SESSION_SECRET`, `GATEWAY_SECRET`), e.g. from the process
+    /// environment, instead of `.dev.vars`'s.
+    pub fn with_secret(mut self, name: &str, secret: String) -> Self {
+        self.vars.insert(name.to_owned(), secret);
         self
     }
 

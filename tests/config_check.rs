@@ -318,6 +318,7 @@ fn config_check_command_exits_non_zero_with_the_message() {
             .arg(&dir)
             .args(args)
             .env_remove("SESSION_SECRET")
+            .env_remove("GATEWAY_SECRET")
             .output()
             .unwrap()
     };

@@ -506,60 +506,82 @@ fn bad_signature() {
     })
 }
 
-#[test]
-fn malformed_segments_bad_base64_and_non_json_claims() {
+fn assert_malformed(cases: &[(String, &'static str)]) {
     block_on(async {
         let g = access_gate();
-        let header = b64(br#"{"alg":"RS256","kid":"rsa-1"}"#);
-        let claims_b64 = b64(claims("a@b.c").to_string().as_bytes());
-        for (token, expected) in [
-            ("abc".to_string(), "it is not three dot-separated segments"),
-            (
-                format!("{header}.{claims_b64}"),
-                "it is not three dot-separated segments",
-            ),
-            (
-                format!("{header}.{claims_b64}.c2ln.extra"),
-                "it is not three dot-separated segments",
-            ),
-            (
-                format!("{header}!.{claims_b64}.c2ln"),
-                "the header is not base64url",
-            ),
-            (
-                format!("{header}.{claims_b64}*.c2ln"),
-                "the payload is not base64url",
-            ),
-            (
-                format!("{header}.{claims_b64}.c2ln="),
-                "the signature is not base64url",
-            ),
-            (
-                format!("{}.{claims_b64}.c2ln", b64(b"not json")),
-                "the header is not a JSON object",
-            ),
-            (
-                format!("{header}.{}.c2ln", b64(b"not json")),
-                "the payload is not a JSON claims object",
-            ),
-            (
-                format!("{header}.{}.c2ln", b64(b"[1,2]")),
-                "the payload is not a JSON claims object",
-            ),
-            (
-                format!("{}.{claims_b64}.c2ln", b64(br#"{"alg":"RS256"}"#)),
-                "the header has no usable `kid`",
-            ),
-            (format!("{header}.{claims_b64}."), "the signature is empty"),
-        ] {
+        for (token, expected) in cases {
             assert_eq!(
-                assertion_error(g.send(Some(&token), &[]).await),
+                assertion_error(g.send(Some(token), &[]).await),
                 AssertionError::Malformed(expected),
                 "{token}"
             );
         }
-        assert_eq!(g.verifier.calls.get(), 0);
+        assert_eq!(
+            g.verifier.calls.get(),
+            0,
+            "refused before any signature check"
+        );
     })
+}
+
+fn segments() -> (String, String) {
+    (
+        b64(br#"{"alg":"RS256","kid":"rsa-1"}"#),
+        b64(claims("a@b.c").to_string().as_bytes()),
+    )
+}
+
+#[test]
+fn malformed_segments() {
+    let (header, claims_b64) = segments();
+    let three = "it is not three dot-separated segments";
+    assert_malformed(&[
+        ("abc".to_string(), three),
+        (format!("{header}.{claims_b64}"), three),
+        (format!("{header}.{claims_b64}.c2ln.extra"), three),
+        (
+            format!("{}.{claims_b64}.c2ln", b64(br#"{"alg":"RS256"}"#)),
+            "the header has no usable `kid`",
+        ),
+        (format!("{header}.{claims_b64}."), "the signature is empty"),
+    ]);
+}
+
+#[test]
+fn bad_base64() {
+    let (header, claims_b64) = segments();
+    assert_malformed(&[
+        (
+            format!("{header}!.{claims_b64}.c2ln"),
+            "the header is not base64url",
+        ),
+        (
+            format!("{header}.{claims_b64}*.c2ln"),
+            "the payload is not base64url",
+        ),
+        (
+            format!("{header}.{claims_b64}.c2ln="),
+            "the signature is not base64url",
+        ),
+    ]);
+}
+
+#[test]
+fn non_json_claims() {
+    let (header, claims_b64) = segments();
+    let payload = "the payload is not a JSON claims object";
+    assert_malformed(&[
+        (
+            format!("{}.{claims_b64}.c2ln", b64(b"not json")),
+            "the header is not a JSON object",
+        ),
+        (format!("{header}.{}.c2ln", b64(b"not json")), payload),
+        (format!("{header}.{}.c2ln", b64(b"[1,2]")), payload),
+        (
+            format!("{header}.{}.c2ln", b64(br#"{"exp":"soon"}"#)),
+            payload,
+        ),
+    ]);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! `config-check [--env NAME] [--dir DIR]`: run the worker's configuration check on
-//! `wrangler.toml` and `.dev.vars` before `wrangler deploy`. A `SESSION_SECRET` in the
-//! environment overrides `.dev.vars`'s. Exits 1 with the worker's own message on a bad
+//! `wrangler.toml` and `.dev.vars` before `wrangler deploy`. `SESSION_SECRET` and
+//! `GATEWAY_SECRET` in the environment override `.dev.vars`'s. Exits 1 with the worker's own message on a bad
 //! configuration, 2 when the files cannot be read.
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -28,10 +28,14 @@ fn main() -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = match std::env::var("SESSION_SECRET") {
-        Ok(secret) if !secret.is_empty() => config.with_secret(secret),
-        _ => config,
-    };
+    let mut config = config;
+    for name in ["SESSION_SECRET", "GATEWAY_SECRET"] {
+        if let Ok(secret) = std::env::var(name) {
+            if !secret.is_empty() {
+                config = config.with_secret(name, secret);
+            }
+        }
+    }
     match config.check() {
         Ok(filters) => {
             println!("configuration ok: {}", filters.join(" -> "));
