@@ -2,6 +2,9 @@
 //! manual clock.
 #![allow(dead_code)]
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod keys;
+
 use std::rc::Rc;
 
 use http::HeaderMap;
