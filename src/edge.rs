@@ -26,8 +26,7 @@ use crate::filter::{FilterChain, Outcome};
 use crate::jwks::JwksSource;
 use crate::settings::{StockSettings, KV_BINDING};
 use crate::store::UserStore;
-use crate::upstream::{origin_url, strip_cookie};
-use crate::webcrypto::WebCryptoVerifier;
+use crate::upstream::{origin_url, path_and_query, strip_cookie};
 use crate::{SystemClock, DEFAULT_COOKIE_NAME};
 
 /// A Workers KV namespace as a [`UserStore`]; a missing binding is reported by the
@@ -129,8 +128,9 @@ impl FetchJwks {
 #[async_trait(?Send)]
 impl JwksSource for FetchJwks {
     async fn fetch_jwks(&self) -> Result<String, String> {
-        let url: worker::Url = self.url.parse().map_err(|e| format!("JWKS URL: {e}"))?;
-        let mut response = Fetch::Url(url)
+        let request = Request::new(&self.url, worker::Method::Get)
+            .map_err(|e| format!("JWKS URL {}: {e}", self.url))?;
+        let mut response = Fetch::Request(request)
             .send()
             .await
             .map_err(|e| format!("fetching {}: {e}", self.url))?;
@@ -156,7 +156,6 @@ fn build_stock(env: &Env) -> Result<Stock, ConfigError> {
         .gateway_secret(env_string(env, "GATEWAY_SECRET"))
         .clock(SystemClock)
         .jwks(Rc::new(FetchJwks::new(settings.gateway.jwks_url.clone())))
-        .verifier(Rc::new(WebCryptoVerifier::default()))
         .build()?;
     Ok(Stock { chain, settings })
 }
@@ -243,16 +242,11 @@ async fn forward(
             headers.set(name, &value)?;
         }
     }
-    let url = req.url()?;
+    // The runtime's own URL string: no URL parser (and its Unicode tables) in the worker.
+    let url = req.inner().url();
     let target = match &stock.settings.origin_url {
-        Some(origin) => {
-            let path_and_query = match url.query() {
-                Some(q) => format!("{}?{q}", url.path()),
-                None => url.path().to_owned(),
-            };
-            origin_url(origin, &path_and_query)
-        }
-        None => url.to_string(),
+        Some(origin) => origin_url(origin, path_and_query(&url)),
+        None => url,
     };
     let mut init = RequestInit::new();
     init.with_method(req.method())

@@ -100,7 +100,7 @@ pub use session::{
 pub use settings::{FilterName, StockChainBuilder, StockSettings, KV_BINDING};
 pub use store::{MemoryStore, UserStore};
 pub use type_name::short_type_name;
-pub use upstream::{origin_url, strip_cookie, UpstreamHeaders};
+pub use upstream::{origin_url, path_and_query, strip_cookie, UpstreamHeaders};
 pub use user::{SessionUser, User};
 pub use verify::{KeyFormatError, RustCryptoVerifier, SignatureVerifier, MIN_RSA_BITS};
 

@@ -32,7 +32,9 @@ use crate::remote_user::{PersistentRemoteUserFilter, RemoteUserFilter, DEFAULT_H
 use crate::session::{SessionFilter, DEFAULT_TTL_SECS};
 use crate::store::UserStore;
 use crate::upstream::UpstreamHeaders;
-use crate::verify::{RustCryptoVerifier, SignatureVerifier};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::verify::RustCryptoVerifier;
+use crate::verify::SignatureVerifier;
 
 /// The Workers KV binding the stock worker keeps users in.
 pub const KV_BINDING: &str = "USERS";
@@ -327,7 +329,7 @@ impl StockSettings {
             gateway_secret: None,
             clock: Rc::new(SystemClock),
             jwks: None,
-            verifier: Rc::new(RustCryptoVerifier),
+            verifier: default_verifier(),
         }
     }
 }
@@ -365,6 +367,17 @@ impl<S> std::fmt::Debug for StockChainBuilder<'_, S> {
     }
 }
 
+/// Pure Rust natively; the runtime's WebCrypto on wasm32 (so the worker ships no RSA code).
+#[cfg(not(target_arch = "wasm32"))]
+fn default_verifier() -> Rc<dyn SignatureVerifier> {
+    Rc::new(RustCryptoVerifier)
+}
+
+#[cfg(target_arch = "wasm32")]
+fn default_verifier() -> Rc<dyn SignatureVerifier> {
+    Rc::new(crate::webcrypto::WebCryptoVerifier::default())
+}
+
 /// Used when no key source was given: every fetch fails (the configuration check still runs).
 struct NoJwksSource;
 
@@ -400,7 +413,8 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
         self
     }
 
-    /// How `gateway_jwt` verifies signatures (default: pure Rust; the worker: WebCrypto).
+    /// How `gateway_jwt` verifies signatures (default: pure Rust natively, WebCrypto on
+    /// wasm32).
     pub fn verifier(mut self, verifier: Rc<dyn SignatureVerifier>) -> Self {
         self.verifier = verifier;
         self

@@ -101,6 +101,24 @@ pub fn origin_url(origin: &str, path_and_query: &str) -> String {
     format!("{}{path_and_query}", origin.trim_end_matches('/'))
 }
 
+/// The path and query of an absolute URL (`/` when it has no path), without the fragment.
+///
+/// ```
+/// use remote_user_filter::path_and_query;
+/// assert_eq!(path_and_query("https://app.example.com/a/b?c=1#top"), "/a/b?c=1");
+/// assert_eq!(path_and_query("https://app.example.com"), "/");
+/// assert_eq!(path_and_query("http://[::1]:8787?x=1"), "?x=1");
+/// ```
+pub fn path_and_query(url: &str) -> &str {
+    let url = url.split('#').next().unwrap_or(url);
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[after_scheme..];
+    match rest.find(['/', '?']) {
+        Some(i) => &rest[i..],
+        None => "/",
+    }
+}
+
 /// The `Cookie` header without the cookie `name` (the origin never sees the session token);
 /// `None` when nothing else is left.
 ///
