@@ -174,6 +174,26 @@ pub enum ConfigProblem {
     },
 }
 
+impl ConfigProblem {
+    /// A secret of `len` bytes (`None`: not set) for `setting`, which needs `min`.
+    ///
+    /// ```
+    /// use remote_user_filter::ConfigProblem;
+    /// assert!(ConfigProblem::check_secret("GATEWAY_SECRET", Some(20), 16).is_ok());
+    /// assert_eq!(
+    ///     ConfigProblem::check_secret("GATEWAY_SECRET", Some(0), 16),
+    ///     Err(ConfigProblem::MissingSecret { setting: "GATEWAY_SECRET" })
+    /// );
+    /// ```
+    pub fn check_secret(setting: &'static str, len: Option<usize>, min: usize) -> Result<(), Self> {
+        match len {
+            None | Some(0) => Err(Self::MissingSecret { setting }),
+            Some(len) if len < min => Err(Self::ShortSecret { setting, len, min }),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
 /// Why a request was not let through; each kind maps to one status.
 ///
 /// `Display` is safe to send to the client: it never contains a secret, a token or a

@@ -515,21 +515,11 @@ impl Filter for SharedSecretFilter {
                 value: self.header.clone(),
             });
         }
-        match self.secret.as_ref().map(Vec::len) {
-            None | Some(0) => {
-                return Err(ConfigProblem::MissingSecret {
-                    setting: "GATEWAY_SECRET",
-                })
-            }
-            Some(len) if len < MIN_GATEWAY_SECRET_LEN => {
-                return Err(ConfigProblem::ShortSecret {
-                    setting: "GATEWAY_SECRET",
-                    len,
-                    min: MIN_GATEWAY_SECRET_LEN,
-                })
-            }
-            Some(_) => {}
-        }
+        ConfigProblem::check_secret(
+            "GATEWAY_SECRET",
+            self.secret.as_ref().map(Vec::len),
+            MIN_GATEWAY_SECRET_LEN,
+        )?;
         if position.before().contains(&FilterKind::RemoteUser) {
             return Err(ConfigProblem::MustPrecede {
                 filter: "RemoteUserFilter",

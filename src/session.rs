@@ -272,21 +272,7 @@ impl Filter for SessionFilter {
 
     fn check(&self, position: &Position<'_>) -> Result<(), ConfigProblem> {
         let config = &self.config;
-        match config.secret_len {
-            None | Some(0) => {
-                return Err(ConfigProblem::MissingSecret {
-                    setting: SECRET_SETTING,
-                })
-            }
-            Some(len) if len < MIN_SECRET_LEN => {
-                return Err(ConfigProblem::ShortSecret {
-                    setting: SECRET_SETTING,
-                    len,
-                    min: MIN_SECRET_LEN,
-                })
-            }
-            Some(_) => {}
-        }
+        ConfigProblem::check_secret(SECRET_SETTING, config.secret_len, MIN_SECRET_LEN)?;
         if position.before().contains(&FilterKind::Session) {
             return Err(ConfigProblem::Duplicate);
         }
