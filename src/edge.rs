@@ -15,11 +15,8 @@ use std::rc::Rc;
 
 use async_trait::async_trait;
 use http::{HeaderMap, HeaderName, HeaderValue};
-use wasm_bindgen::JsValue;
-use worker::{
-    console_error, event, Context, Env, Fetch, Headers, KvStore, Request, RequestInit,
-    RequestRedirect, Response,
-};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{console_error, event, Context, Env, Fetch, KvStore, Request, Response};
 
 use crate::error::{AuthError, ConfigError, StoreError};
 use crate::filter::{FilterChain, Outcome};
@@ -177,9 +174,16 @@ fn byte_string(value: &str) -> Vec<u8> {
         .collect()
 }
 
-fn header_map(headers: &Headers) -> HeaderMap {
+/// All request headers in two calls across the JS boundary (`Array.from` + `JSON.stringify`)
+/// instead of two string conversions per header: the glue's main per-request cost.
+fn header_map(headers: &web_sys::Headers) -> HeaderMap {
     let mut map = HeaderMap::new();
-    for (name, value) in headers.entries() {
+    let pairs: Vec<(String, String)> = js_sys::JSON::stringify(&js_sys::Array::from(headers))
+        .ok()
+        .and_then(|json| json.as_string())
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
+    for (name, value) in pairs {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_bytes(&byte_string(&value)),
@@ -213,58 +217,73 @@ fn error_response(error: &AuthError, set_cookie: Option<&str>) -> worker::Result
     Ok(response)
 }
 
+fn js_error(e: JsValue) -> worker::Error {
+    worker::Error::from(e)
+}
+
+/// Forward to the origin. The client's headers are copied by the runtime in one call; only
+/// the stripped, rewritten and added ones cross the JS boundary. The origin's response goes
+/// back untouched unless a session cookie must be added.
 async fn forward(
-    req: &Request,
+    req: &web_sys::Request,
     stock: &Stock,
     user: Option<&crate::SessionUser>,
     set_cookie: Option<&str>,
-) -> worker::Result<Response> {
+) -> worker::Result<web_sys::Response> {
     let upstream = &stock.settings.upstream;
-    let headers = Headers::new();
-    for (name, value) in req.headers().entries() {
-        // Client copies of the identity headers, and the gateway's shared secret, never
-        // reach the origin.
-        if upstream.names().contains(&name.as_str())
-            || name.eq_ignore_ascii_case(&stock.settings.gateway_secret_header)
-        {
-            continue;
+    let headers = web_sys::Headers::new_with_headers(&req.headers()).map_err(js_error)?;
+    // Client copies of the identity headers, and the gateway's shared secret, never reach
+    // the origin; neither does our session cookie.
+    for name in upstream.names() {
+        headers.delete(name).map_err(js_error)?;
+    }
+    headers
+        .delete(&stock.settings.gateway_secret_header)
+        .map_err(js_error)?;
+    if let Some(cookie) = headers.get("cookie").map_err(js_error)? {
+        match strip_cookie(&cookie, DEFAULT_COOKIE_NAME) {
+            Some(rest) if rest != cookie => headers.set("cookie", &rest).map_err(js_error)?,
+            Some(_) => {}
+            None => headers.delete("cookie").map_err(js_error)?,
         }
-        if name == "cookie" {
-            if let Some(rest) = strip_cookie(&value, DEFAULT_COOKIE_NAME) {
-                headers.append(&name, &rest)?;
-            }
-            continue;
-        }
-        headers.append(&name, &value)?;
     }
     if let Some(user) = user {
         for (name, value) in upstream.identity_headers(user) {
-            headers.set(name, &value)?;
+            headers.set(name, &value).map_err(js_error)?;
         }
     }
     // The runtime's own URL string: no URL parser (and its Unicode tables) in the worker.
-    let url = req.inner().url();
+    let url = req.url();
     let target = match &stock.settings.origin_url {
         Some(origin) => origin_url(origin, path_and_query(&url)),
         None => url,
     };
-    let mut init = RequestInit::new();
-    init.with_method(req.method())
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual)
-        .with_body(req.inner().body().map(JsValue::from));
-    let outgoing = Request::new_with_init(&target, &init)?;
-    let response = Fetch::Request(outgoing).send().await?;
+    let init = web_sys::RequestInit::new();
+    init.set_method(&req.method());
+    init.set_headers(&headers);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    if let Some(body) = req.body() {
+        init.set_body(&body);
+    }
+    let outgoing = web_sys::Request::new_with_str_and_init(&target, &init).map_err(js_error)?;
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let response: web_sys::Response =
+        wasm_bindgen_futures::JsFuture::from(global.fetch_with_request(&outgoing))
+            .await
+            .map_err(js_error)?
+            .unchecked_into();
     let Some(cookie) = set_cookie else {
         return Ok(response);
     };
     // A fetched response's headers are immutable: copy them, then add our one cookie.
-    let copied = Headers::new();
-    for (name, value) in response.headers().entries() {
-        copied.append(&name, &value)?;
-    }
-    copied.append("Set-Cookie", cookie)?;
-    Ok(response.with_headers(copied))
+    let copied = web_sys::Headers::new_with_headers(&response.headers()).map_err(js_error)?;
+    copied.append("Set-Cookie", cookie).map_err(js_error)?;
+    let init = web_sys::ResponseInit::new();
+    init.set_status(response.status());
+    init.set_status_text(&response.status_text());
+    init.set_headers(&copied);
+    web_sys::Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
+        .map_err(js_error)
 }
 
 #[event(start)]
@@ -274,16 +293,19 @@ fn start() {
 
 /// The stock worker's entry point.
 #[event(fetch)]
-pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<web_sys::Response> {
     let stock = stock(&env);
     let stock = match stock.as_ref() {
         Ok(stock) => stock,
-        Err(e) => return error_response(&AuthError::Config(e.clone()), None),
+        Err(e) => return Ok(error_response(&AuthError::Config(e.clone()), None)?.into()),
     };
-    match stock.chain.handle(header_map(req.headers())).await {
+    let req = req.inner();
+    match stock.chain.handle(header_map(&req.headers())).await {
         Outcome::Forward { user, set_cookie } => {
-            forward(&req, stock, user.as_ref(), set_cookie.as_deref()).await
+            forward(req, stock, user.as_ref(), set_cookie.as_deref()).await
         }
-        Outcome::Respond { error, set_cookie } => error_response(&error, set_cookie.as_deref()),
+        Outcome::Respond { error, set_cookie } => {
+            Ok(error_response(&error, set_cookie.as_deref())?.into())
+        }
     }
 }
