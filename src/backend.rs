@@ -109,6 +109,11 @@ pub trait UserBackend {
         Ok(())
     }
 
+    /// The request headers `configure_user` reads; `None` (the default) means any.
+    fn headers_read(&self) -> Option<Vec<http::HeaderName>> {
+        None
+    }
+
     /// Turn the header's value into a username (e.g. strip a domain). An empty result is
     /// rejected.
     fn clean_username(&self, username: &str) -> String {
@@ -272,6 +277,10 @@ impl<S: UserStore> UserBackend for KvUserBackend<S> {
     fn create_unknown_user(&self) -> bool {
         self.create_unknown_user
     }
+
+    fn headers_read(&self) -> Option<Vec<http::HeaderName>> {
+        Some(Vec::new())
+    }
 }
 
 /// Django's `AllowAllUsersRemoteUserBackend`: the wrapped backend, but inactive users may log
@@ -310,6 +319,9 @@ impl<B: UserBackend> UserBackend for AllowAllUsers<B> {
     }
     fn user_can_authenticate(&self, _user: &User) -> bool {
         true
+    }
+    fn headers_read(&self) -> Option<Vec<http::HeaderName>> {
+        self.0.headers_read()
     }
     async fn configure_user(
         &self,

@@ -174,22 +174,35 @@ fn byte_string(value: &str) -> Vec<u8> {
         .collect()
 }
 
-/// All request headers in two calls across the JS boundary (`Array.from` + `JSON.stringify`)
-/// instead of two string conversions per header: the glue's main per-request cost.
-fn header_map(headers: &web_sys::Headers) -> HeaderMap {
+fn append_header(map: &mut HeaderMap, name: &str, value: &str) {
+    if let (Ok(name), Ok(value)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_bytes(&byte_string(value)),
+    ) {
+        map.append(name, value);
+    }
+}
+
+/// The request headers the chain reads, each fetched by name (a few short strings across the
+/// JS boundary); when some filter may read any header, all of them, in two calls
+/// (`Array.from` + `JSON.stringify`). Crossing the boundary is the glue's main cost.
+fn header_map(headers: &web_sys::Headers, wanted: Option<&[HeaderName]>) -> HeaderMap {
     let mut map = HeaderMap::new();
+    if let Some(names) = wanted {
+        for name in names {
+            if let Ok(Some(value)) = headers.get(name.as_str()) {
+                append_header(&mut map, name.as_str(), &value);
+            }
+        }
+        return map;
+    }
     let pairs: Vec<(String, String)> = js_sys::JSON::stringify(&js_sys::Array::from(headers))
         .ok()
         .and_then(|json| json.as_string())
         .and_then(|json| serde_json::from_str(&json).ok())
         .unwrap_or_default();
     for (name, value) in pairs {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(&byte_string(&value)),
-        ) {
-            map.append(name, value);
-        }
+        append_header(&mut map, &name, &value);
     }
     map
 }
@@ -300,7 +313,8 @@ pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<web_
         Err(e) => return Ok(error_response(&AuthError::Config(e.clone()), None)?.into()),
     };
     let req = req.inner();
-    match stock.chain.handle(header_map(&req.headers())).await {
+    let headers = header_map(&req.headers(), stock.chain.headers_read());
+    match stock.chain.handle(headers).await {
         Outcome::Forward { user, set_cookie } => {
             forward(req, stock, user.as_ref(), set_cookie.as_deref()).await
         }

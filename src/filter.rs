@@ -25,7 +25,7 @@
 use std::rc::Rc;
 
 use async_trait::async_trait;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, ConfigError, ConfigProblem};
@@ -139,6 +139,12 @@ pub trait Filter {
         Ok(())
     }
 
+    /// The request headers this filter reads, so a host can hand over just those; `None`
+    /// (the default) means it may read any header.
+    fn headers_read(&self) -> Option<Vec<HeaderName>> {
+        None
+    }
+
     /// Handle one request. `Err` stops the chain and answers with the error's status.
     async fn call(&self, req: &mut AuthRequest) -> Result<(), AuthError>;
 }
@@ -238,6 +244,7 @@ impl Outcome {
 /// ```
 pub struct FilterChain {
     filters: Vec<Box<dyn Filter>>,
+    headers_read: Option<Vec<HeaderName>>,
     anonymous: AnonymousPolicy,
     clock: Rc<dyn Clock>,
 }
@@ -309,7 +316,22 @@ impl FilterChainBuilder {
                 .check(&Position::new(&kinds, index))
                 .map_err(|problem| ConfigError::filter(filter.name(), problem))?;
         }
+        let mut headers_read = Some(Vec::new());
+        for filter in &self.filters {
+            headers_read = match (headers_read, filter.headers_read()) {
+                (Some(mut all), Some(names)) => {
+                    for name in names {
+                        if !all.contains(&name) {
+                            all.push(name);
+                        }
+                    }
+                    Some(all)
+                }
+                _ => None,
+            };
+        }
         Ok(FilterChain {
+            headers_read,
             filters: self.filters,
             anonymous: self.anonymous,
             clock: self.clock.unwrap_or_else(|| Rc::new(SystemClock)),
@@ -326,6 +348,21 @@ impl FilterChain {
     /// The filters' names, in order.
     pub fn names(&self) -> Vec<String> {
         self.filters.iter().map(|f| f.name()).collect()
+    }
+
+    /// Every request header any filter reads (`None`: some filter may read any header). A
+    /// host that pays per header to build the [`HeaderMap`] (the worker) passes just these.
+    ///
+    /// ```
+    /// use remote_user_filter::{FilterChain, SessionFilter};
+    /// let chain = FilterChain::builder()
+    ///     .filter(SessionFilter::builder("a-32-byte-or-longer-session-secret!").build())
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(chain.headers_read().unwrap(), [http::header::COOKIE]);
+    /// ```
+    pub fn headers_read(&self) -> Option<&[HeaderName]> {
+        self.headers_read.as_deref()
     }
 
     /// Run every filter on a request with these headers and decide.

@@ -440,6 +440,19 @@ impl Filter for GatewayJwtFilter {
         Ok(())
     }
 
+    fn headers_read(&self) -> Option<Vec<HeaderName>> {
+        let mut names: Vec<HeaderName> = self
+            .header
+            .iter()
+            .chain(&self.identity_header)
+            .cloned()
+            .collect();
+        if self.cookie_fallback.is_some() {
+            names.push(http::header::COOKIE);
+        }
+        Some(names)
+    }
+
     async fn call(&self, req: &mut AuthRequest) -> Result<(), AuthError> {
         let Some(token) = self.assertion(req)? else {
             req.verified = Some(None);
@@ -526,6 +539,10 @@ impl Filter for SharedSecretFilter {
             });
         }
         Ok(())
+    }
+
+    fn headers_read(&self) -> Option<Vec<HeaderName>> {
+        Some(self.header_name.iter().cloned().collect())
     }
 
     async fn call(&self, req: &mut AuthRequest) -> Result<(), AuthError> {

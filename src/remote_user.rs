@@ -190,6 +190,12 @@ impl RemoteUserFilter {
         Ok((!text.is_empty()).then(|| text.to_owned()))
     }
 
+    fn headers(&self) -> Option<Vec<HeaderName>> {
+        let mut names = self.backend.headers_read()?;
+        names.extend(self.header_name.clone());
+        Some(names)
+    }
+
     fn check_settings(&self, position: &Position<'_>) -> Result<(), ConfigProblem> {
         if self.header_name.is_none() {
             return Err(ConfigProblem::InvalidHeaderName {
@@ -252,6 +258,10 @@ impl Filter for RemoteUserFilter {
         self.check_settings(position)
     }
 
+    fn headers_read(&self) -> Option<Vec<HeaderName>> {
+        self.headers()
+    }
+
     async fn call(&self, req: &mut AuthRequest) -> Result<(), AuthError> {
         self.process(req).await
     }
@@ -297,6 +307,10 @@ impl Filter for PersistentRemoteUserFilter {
 
     fn check(&self, position: &Position<'_>) -> Result<(), ConfigProblem> {
         self.0.check_settings(position)
+    }
+
+    fn headers_read(&self) -> Option<Vec<HeaderName>> {
+        self.0.headers()
     }
 
     async fn call(&self, req: &mut AuthRequest) -> Result<(), AuthError> {

@@ -270,6 +270,10 @@ impl Filter for SessionFilter {
         FilterKind::Session
     }
 
+    fn headers_read(&self) -> Option<Vec<http::HeaderName>> {
+        Some(vec![http::header::COOKIE])
+    }
+
     fn check(&self, position: &Position<'_>) -> Result<(), ConfigProblem> {
         let config = &self.config;
         ConfigProblem::check_secret(SECRET_SETTING, config.secret_len, MIN_SECRET_LEN)?;

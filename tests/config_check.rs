@@ -465,3 +465,85 @@ fn gateway_secret_settings() {
     );
     assert!(!text.contains("short-gw"));
 }
+
+/// The worker hands the chain only the headers its filters read: each filter says which.
+#[test]
+fn stock_chains_declare_the_headers_they_read() {
+    let names = |vars: &[(&str, &str)]| -> Option<Vec<String>> {
+        let vars: HashMap<&str, &str> = vars.iter().copied().collect();
+        let settings = StockSettings::from_vars(|k| vars.get(k).map(|v| v.to_string())).unwrap();
+        let chain = settings
+            .chain(MemoryStore::new())
+            .session_secret(SECRET.to_string())
+            .gateway_secret("a-long-random-gateway-secret".to_string())
+            .build()
+            .unwrap();
+        chain
+            .headers_read()
+            .map(|h| h.iter().map(|n| n.as_str().to_owned()).collect())
+    };
+    assert_eq!(
+        names(&[
+            ("ACCESS_TEAM_DOMAIN", "t.cloudflareaccess.com"),
+            ("ACCESS_AUD", "a")
+        ])
+        .unwrap(),
+        [
+            "cookie",
+            "cf-access-jwt-assertion",
+            "cf-access-authenticated-user-email"
+        ]
+    );
+    assert_eq!(
+        names(&[
+            ("ACCESS_TEAM_DOMAIN", "t.cloudflareaccess.com"),
+            ("ACCESS_AUD", "a"),
+            ("ACCESS_JWT_COOKIE_FALLBACK", "true"),
+        ])
+        .unwrap(),
+        [
+            "cookie",
+            "cf-access-jwt-assertion",
+            "cf-access-authenticated-user-email"
+        ]
+    );
+    assert_eq!(
+        names(&[
+            ("AUTH_FILTERS", "session,gateway_secret,remote_user"),
+            ("REMOTE_USER_HEADER", "X-Auth-Request-Email"),
+        ])
+        .unwrap(),
+        ["cookie", "x-gateway-secret", "x-auth-request-email"]
+    );
+    // A backend that may read any header (the default for custom ones) turns it off.
+    let backend = Rc::new(AnyHeaders(KvUserBackend::new(MemoryStore::new())));
+    let chain = FilterChain::builder()
+        .filter(SessionFilter::builder(SECRET).build())
+        .filter(
+            RemoteUserFilter::builder(backend)
+                .trust_unsigned_header(true)
+                .build(),
+        )
+        .build()
+        .unwrap();
+    assert!(chain.headers_read().is_none());
+}
+
+/// A custom backend that does not say which headers it reads.
+struct AnyHeaders(KvUserBackend<MemoryStore>);
+
+#[async_trait(?Send)]
+impl remote_user_filter::UserBackend for AnyHeaders {
+    async fn get_user(
+        &self,
+        username: &str,
+    ) -> Result<Option<remote_user_filter::User>, remote_user_filter::BackendError> {
+        self.0.get_user(username).await
+    }
+    async fn save_user(
+        &self,
+        user: &remote_user_filter::User,
+    ) -> Result<(), remote_user_filter::BackendError> {
+        self.0.save_user(user).await
+    }
+}
