@@ -31,7 +31,7 @@
 // https://myteam.cloudflareaccess.com/cdn-cgi/access/certs gets the JWKS, anything else
 // (the origin, http://origin.bench) a small fixed 200. Throughput runs use Miniflare's local
 // KV (inside workerd); KV reads/writes per request come from separate short runs against a
-// counting loopback KV service (bench/lib/kv-api.mjs).
+// counting loopback KV service (tests/e2e/kv-api.mjs).
 //
 // Per contender and round: wrk req/s and p50/p99 latency (from the Lua done() summary), the
 // workerd process's CPU time during the run (sum of /proc/<pid>/task/*/schedstat run time)
@@ -58,7 +58,7 @@ import { cpus } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
-import { startKvApi } from "./lib/kv-api.mjs";
+import { startKvApi } from "../tests/e2e/kv-api.mjs";
 import { AUD, ISSUER, accessToken, makeKey, writeTokens } from "./lib/tokens.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -536,10 +536,10 @@ async function main() {
         const cookie = await prepare(c, inst, problems);
         const countFiles = { headers: path.join(BUILD, "wrk", `${c.name}.count.headers`), tokens: files.tokens };
         writeHeaders(countFiles.headers, workloadHeaders(c, cookie));
-        const loginOps = { ...kvApi.counts };
+        const loginOps = kvApi.counts();
         kvApi.reset();
         const r = await measure(c, inst, opts.countDuration, countFiles);
-        const ops = { ...kvApi.counts };
+        const ops = kvApi.counts();
         counting[c.name] = {
           login_kv: loginOps,
           requests: r.requests,

@@ -212,56 +212,7 @@ export async function kvKeys(kv) {
   return keys.sort();
 }
 
-/**
- * A loopback stand-in for the Workers KV service, reached by a real `kvNamespace` binding
- * through Miniflare's remote-binding client (`remoteProxyConnectionString`). It stores values
- * in `store`, logs each KV operation in `ops` as { method, key }, and fails the verbs listed
- * in `failing` (e.g. ["GET"], ["PUT"]) with 503, as an unreachable KV would.
- */
-export async function startKvApi({ failing = [] } = {}) {
-  const store = new Map();
-  const ops = [];
-  const server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (c) => (body += c));
-    req.on("end", () => {
-      const target = req.headers["mf-url"];
-      if (!target) {
-        // The client's RPC-session probe, not a KV operation.
-        res.statusCode = 400;
-        return res.end();
-      }
-      const key = decodeURIComponent(new URL(target).pathname.slice(1));
-      ops.push({ method: req.method, key });
-      if (failing.includes(req.method)) {
-        res.statusCode = 503;
-        return res.end("KV is down");
-      }
-      if (req.method === "GET") {
-        if (!store.has(key)) {
-          res.statusCode = 404;
-          return res.end();
-        }
-        return res.end(store.get(key));
-      }
-      if (req.method === "PUT") {
-        store.set(key, body);
-        return res.end();
-      }
-      res.statusCode = 501;
-      res.end();
-    });
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  const url = `http://127.0.0.1:${server.address().port}/`;
-  return {
-    store,
-    ops,
-    url,
-    binding: { USERS: { id: "users", remoteProxyConnectionString: new URL(url) } },
-    close: () => closeServer(server),
-  };
-}
+export { startKvApi } from "./kv-api.mjs";
 
 /** Wait (up to `ms`) for a worker log line containing `text`; returns it or undefined. */
 export async function waitForLog(w, text, ms = 2000) {

@@ -1,12 +1,17 @@
-// A loopback stand-in for the Workers KV service that counts operations, reached by a real
-// `kvNamespaces` binding through Miniflare's remote-binding client (the same technique as
-// tests/e2e/harness.mjs `startKvApi`). Only for the short counting runs: every KV operation
-// makes a round trip to this Node server, so it is not used for throughput.
+// A loopback stand-in for the Workers KV service, reached by a real `kvNamespaces` binding
+// through Miniflare's remote-binding client (`remoteProxyConnectionString`). Shared by the
+// e2e tests (failures, call counts) and the benchmark's counting runs (bench/run.mjs); every
+// KV operation is a round trip to this Node server, so it is never used for throughput.
 import http from "node:http";
 
-export async function startKvApi() {
+/**
+ * Stores values in `store`, logs each KV operation in `ops` as { method, key }, and fails the
+ * verbs listed in `failing` (e.g. ["GET"], ["PUT"]) with 503, as an unreachable KV would.
+ * `counts()` tallies `ops` by verb; `reset()` empties `ops`.
+ */
+export async function startKvApi({ failing = [] } = {}) {
   const store = new Map();
-  const counts = { GET: 0, PUT: 0, other: 0 };
+  const ops = [];
   const server = http.createServer((req, res) => {
     let body = "";
     req.on("data", (c) => (body += c));
@@ -18,8 +23,12 @@ export async function startKvApi() {
         return res.end();
       }
       const key = decodeURIComponent(new URL(target).pathname.slice(1));
+      ops.push({ method: req.method, key });
+      if (failing.includes(req.method)) {
+        res.statusCode = 503;
+        return res.end("KV is down");
+      }
       if (req.method === "GET") {
-        counts.GET += 1;
         if (!store.has(key)) {
           res.statusCode = 404;
           return res.end();
@@ -27,11 +36,9 @@ export async function startKvApi() {
         return res.end(store.get(key));
       }
       if (req.method === "PUT") {
-        counts.PUT += 1;
         store.set(key, body);
         return res.end();
       }
-      counts.other += 1;
       res.statusCode = 501;
       res.end();
     });
@@ -40,9 +47,14 @@ export async function startKvApi() {
   const url = `http://127.0.0.1:${server.address().port}/`;
   return {
     store,
-    counts,
+    ops,
+    url,
+    counts() {
+      const n = (m) => ops.filter((o) => o.method === m).length;
+      return { GET: n("GET"), PUT: n("PUT"), other: ops.length - n("GET") - n("PUT") };
+    },
     reset() {
-      counts.GET = counts.PUT = counts.other = 0;
+      ops.length = 0;
     },
     binding: { USERS: { id: "users", remoteProxyConnectionString: new URL(url) } },
     close: () =>
