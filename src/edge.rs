@@ -174,11 +174,8 @@ fn byte_string(value: &str) -> Vec<u8> {
         .collect()
 }
 
-fn append_header(map: &mut HeaderMap, name: &str, value: &str) {
-    if let (Ok(name), Ok(value)) = (
-        HeaderName::from_bytes(name.as_bytes()),
-        HeaderValue::from_bytes(&byte_string(value)),
-    ) {
+fn append_header(map: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_bytes(&byte_string(value)) {
         map.append(name, value);
     }
 }
@@ -191,7 +188,7 @@ fn header_map(headers: &web_sys::Headers, wanted: Option<&[HeaderName]>) -> Head
     if let Some(names) = wanted {
         for name in names {
             if let Ok(Some(value)) = headers.get(name.as_str()) {
-                append_header(&mut map, name.as_str(), &value);
+                append_header(&mut map, name.clone(), &value);
             }
         }
         return map;
@@ -202,7 +199,9 @@ fn header_map(headers: &web_sys::Headers, wanted: Option<&[HeaderName]>) -> Head
         .and_then(|json| serde_json::from_str(&json).ok())
         .unwrap_or_default();
     for (name, value) in pairs {
-        append_header(&mut map, &name, &value);
+        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+            append_header(&mut map, name, &value);
+        }
     }
     map
 }

@@ -237,18 +237,15 @@ impl KeyCache {
 
     /// The key for `kid` at `now`, fetching when the set is stale or lacks it (throttled).
     pub async fn key(&self, kid: &str, now: u64) -> Result<Rc<Jwk>, KeyError> {
-        let (fresh, found, may_fetch) = {
+        let (found, may_fetch) = {
             let state = self.state.borrow();
-            let fresh = state
-                .fetched_at
-                .is_some_and(|t| now < t.saturating_add(self.ttl_secs));
             let may_fetch = state
                 .last_attempt
                 .is_none_or(|t| now >= t.saturating_add(self.min_refetch_secs));
-            (fresh, state.keys.get(kid).cloned(), may_fetch)
+            (state.keys.get(kid).cloned(), may_fetch)
         };
-        if let (true, Some(key)) = (fresh, &found) {
-            return Ok(Rc::clone(key));
+        if let Some(key) = found.filter(|_| self.is_fresh(now)) {
+            return Ok(key);
         }
         let mut error = None;
         if may_fetch {
