@@ -15,6 +15,9 @@
 //   --tokens N          distinct tokens pre-generated for ruf-access-miss [60000]
 //   --pin               pin every workerd to CPU 0 and this process (+ wrk) to CPU 1 [off]
 //   --only a,b,...      run only these contenders (passthrough is always added)
+//   --variant N=DIR[@C] also run contender C [ruf-header] as N with the worker built in DIR
+//                       (DIR/index.js + its wasm, DIR inside the working directory: Miniflare
+//                       resolves module paths from it): compares builds in one run; repeatable
 //   --out FILE          results JSON [bench/results/latest.json] (a .md table is written beside it)
 //
 // Contenders (one Miniflare instance, i.e. one workerd process, each; all started once):
@@ -78,6 +81,7 @@ function parseArgs(argv) {
     countDuration: 2,
     tokens: 60000,
     only: null,
+    variants: [],
     pin: false,
     out: path.join(BENCH, "results", "latest.json"),
   };
@@ -101,6 +105,12 @@ function parseArgs(argv) {
       case "--tokens": o.tokens = Math.max(1000, Math.round(num(flag, val()))); break;
       case "--pin": o.pin = true; break;
       case "--only": o.only = val().split(",").map((s) => s.trim()).filter(Boolean); break;
+      case "--variant": {
+        const m = /^([\w.-]+)=([^@]+)(?:@([\w-]+))?$/.exec(val() ?? "");
+        if (!m) throw new Error("--variant: expected NAME=DIR[@CONTENDER]");
+        o.variants.push({ name: m[1], dir: path.resolve(m[2]), base: m[3] ?? "ruf-header" });
+        break;
+      }
       case "--out": o.out = path.resolve(val()); break;
       case "-h":
       case "--help":
@@ -165,10 +175,18 @@ function contenders(token) {
     { name: "jose-hoisted", script: "jose-hoisted.js", vars: JOSE_VARS, mode: "static", headers: access, user: USER },
     { name: "hono-access", script: "hono-access.js", vars: { ORIGIN_URL }, mode: "static", headers: access, user: USER },
   ];
+  for (const v of opts.variants) {
+    const base = list.find((c) => c.name === v.base);
+    if (!base) throw new Error(`--variant ${v.name}: no contender ${v.base}`);
+    if (list.some((c) => c.name === v.name)) throw new Error(`--variant ${v.name}: name taken`);
+    // Its workload, checks and bindings are C's; the worker is DIR's, loaded like ours.
+    list.push({ ...base, name: v.name, script: "ruf", dir: v.dir });
+  }
   if (!opts.only) return list;
-  const unknown = opts.only.filter((n) => !list.some((c) => c.name === n));
+  const only = [...opts.only, ...opts.variants.map((v) => v.name)];
+  const unknown = only.filter((n) => !list.some((c) => c.name === n));
   if (unknown.length) throw new Error(`--only: unknown contender(s) ${unknown.join(", ")}`);
-  return list.filter((c) => c.name === "passthrough" || opts.only.includes(c.name));
+  return list.filter((c) => c.name === "passthrough" || only.includes(c.name));
 }
 
 // ---------------------------------------------------------------- helpers
@@ -280,7 +298,7 @@ async function startInstance(c, jwksText, { kv = ["USERS"] } = {}) {
   const worker =
     c.script === "ruf"
       ? {
-          scriptPath: path.join(ROOT, "build/index.js"),
+          scriptPath: path.join(c.dir ?? path.join(ROOT, "build"), "index.js"),
           modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
           kvNamespaces: kv,
         }

@@ -1,6 +1,7 @@
-//! The Cloudflare Worker: a thin layer that turns a `worker::Request` into headers for the
-//! [`FilterChain`](crate::FilterChain), and its [`Outcome`](crate::Outcome) into a response
-//! or a forwarded request. Only on wasm32.
+//! The Cloudflare Worker's wasm side: the two exports the JS entry (`src/entry.js`) calls,
+//! [`configure`] once per isolate and [`handle`] once per request, with the request and the
+//! answer passed as the strings of [`wire`](crate::wire); and the Workers KV store and key
+//! fetcher the stock chain uses. Only on wasm32.
 //!
 //! ```no_run
 //! use remote_user_filter::edge::WorkerKvStore;
@@ -11,20 +12,22 @@
 //! ```
 
 use std::cell::OnceCell;
+use std::future::Future;
 use std::rc::Rc;
+use std::task::{Context as TaskContext, Poll, Waker};
 
 use async_trait::async_trait;
-use http::{HeaderMap, HeaderName, HeaderValue};
-use wasm_bindgen::{JsCast, JsValue};
-use worker::{console_error, event, Context, Env, Fetch, KvStore, Request, Response};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use worker::{console_error, Env, Fetch, KvStore, Request};
 
 use crate::error::{AuthError, ConfigError, StoreError};
 use crate::filter::{FilterChain, Outcome};
 use crate::jwks::JwksSource;
 use crate::settings::{StockSettings, KV_BINDING};
 use crate::store::UserStore;
-use crate::upstream::{origin_url, path_and_query, strip_cookie};
-use crate::{SystemClock, DEFAULT_COOKIE_NAME};
+use crate::wire::{log_line, read_request, Plan, Reply};
+use crate::SystemClock;
 
 /// A Workers KV namespace as a [`UserStore`]; a missing binding is reported by the
 /// configuration check, not at the first user lookup.
@@ -157,168 +160,105 @@ fn build_stock(env: &Env) -> Result<Stock, ConfigError> {
     Ok(Stock { chain, settings })
 }
 
-fn stock(env: &Env) -> Rc<Result<Stock, ConfigError>> {
-    STOCK.with(|cell| {
-        // A failed check is kept too: every request answers 500 and logs it, until the
-        // settings are fixed and the worker redeployed.
-        Rc::clone(cell.get_or_init(|| Rc::new(build_stock(env))))
+/// Build and check the stock chain from `env` (once per isolate: later calls reuse the
+/// first result) and return the entry's [`Plan`], encoded. A failed check still yields a
+/// plan; every request then answers 500 and logs why, until the settings are fixed.
+#[wasm_bindgen(js_name = configure)]
+pub fn configure(env: Env) -> String {
+    let stock = STOCK.with(|cell| Rc::clone(cell.get_or_init(|| Rc::new(build_stock(&env)))));
+    match stock.as_ref() {
+        Ok(stock) => Plan::new(
+            stock.chain.headers_read(),
+            &stock.settings.upstream,
+            &stock.settings.gateway_secret_header,
+        ),
+        Err(_) => Plan {
+            read: Some(Vec::new()),
+            strip: Vec::new(),
+        },
+    }
+    .encode()
+}
+
+/// Decide one request: `url` and the plan's headers as `name\tvalue` lines in, an encoded
+/// [`Reply`] out. When the chain needs no I/O (a valid session, a cached assertion) the
+/// reply is a string at once; otherwise (KV, a key fetch, a signature check) a `Promise`
+/// of it.
+#[wasm_bindgen(js_name = handle)]
+pub fn handle(url: String, lines: String) -> JsValue {
+    let Some(stock) = STOCK.with(|cell| cell.get().cloned()) else {
+        // Only a hand-written entry that skips `configure` gets here.
+        let body = "remote-user-filter: the JS entry called handle() before configure(env)\n";
+        return JsValue::from(
+            Reply::Respond {
+                status: 500,
+                set_cookie: None,
+                headers: vec![("Content-Type", "text/plain; charset=utf-8".into())],
+                body: body.into(),
+            }
+            .encode(),
+        );
+    };
+    settle(async move {
+        let stock = match stock.as_ref() {
+            Ok(stock) => stock,
+            Err(e) => return reply_to_error(&AuthError::Config(e.clone())),
+        };
+        let request = read_request(&lines);
+        let outcome = stock.chain.handle(request.headers).await;
+        if let Outcome::Respond { error, .. } = &outcome {
+            log(error);
+        }
+        let settings = &stock.settings;
+        Reply::new(
+            outcome,
+            &url,
+            request.cookie.as_deref(),
+            &settings.upstream,
+            settings.origin_url.as_deref(),
+        )
+        .encode()
     })
 }
 
-/// JS header values are byte strings: each char is one byte. Recover the bytes so UTF-8
-/// identities arrive intact.
-fn byte_string(value: &str) -> Vec<u8> {
-    value
-        .chars()
-        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-        .collect()
-}
-
-fn append_header(map: &mut HeaderMap, name: HeaderName, value: &str) {
-    if let Ok(value) = HeaderValue::from_bytes(&byte_string(value)) {
-        map.append(name, value);
+fn log(error: &AuthError) {
+    if let Some(line) = log_line(error) {
+        console_error!("{line}");
     }
 }
 
-/// The request headers the chain reads, each fetched by name (a few short strings across the
-/// JS boundary); when some filter may read any header, all of them, in two calls
-/// (`Array.from` + `JSON.stringify`). Crossing the boundary is the glue's main cost.
-fn header_map(headers: &web_sys::Headers, wanted: Option<&[HeaderName]>) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    if let Some(names) = wanted {
-        for name in names {
-            if let Ok(Some(value)) = headers.get(name.as_str()) {
-                append_header(&mut map, name.clone(), &value);
-            }
-        }
-        return map;
-    }
-    let pairs: Vec<(String, String)> = js_sys::JSON::stringify(&js_sys::Array::from(headers))
-        .ok()
-        .and_then(|json| json.as_string())
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default();
-    for (name, value) in pairs {
-        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
-            append_header(&mut map, name, &value);
+fn reply_to_error(error: &AuthError) -> String {
+    log(error);
+    Reply::error(error, None).encode()
+}
+
+/// Run `decision` to its first await point here; if it finished, its string, else a
+/// `Promise` that the runtime's event loop drives to it. Most requests finish at once, and
+/// so cost no executor round trip.
+///
+/// ```no_run
+/// let value = remote_user_filter::edge::settle(async { "done".to_string() });
+/// assert_eq!(value.as_string().as_deref(), Some("done"));
+/// ```
+pub fn settle(decision: impl Future<Output = String> + 'static) -> JsValue {
+    let mut decision = Box::pin(decision);
+    // Polling with a waker that does nothing is safe: a pending future is polled again by
+    // the executor below, and every future re-registers its waker on each poll.
+    match decision
+        .as_mut()
+        .poll(&mut TaskContext::from_waker(Waker::noop()))
+    {
+        Poll::Ready(reply) => JsValue::from(reply),
+        Poll::Pending => {
+            wasm_bindgen_futures::future_to_promise(
+                async move { Ok(JsValue::from(decision.await)) },
+            )
+            .into()
         }
     }
-    map
 }
 
-fn error_response(error: &AuthError, set_cookie: Option<&str>) -> worker::Result<Response> {
-    let status = error.status();
-    match error {
-        AuthError::Backend(e) => console_error!("remote-user-filter: {}", e.log_line()),
-        AuthError::KeysUnavailable(why) => {
-            console_error!("remote-user-filter: gateway keys unavailable: {why}")
-        }
-        AuthError::Config(e) => console_error!("remote-user-filter configuration error: {e}"),
-        _ => {}
-    }
-    let mut response = Response::error(format!("{error}\n"), status)?;
-    let headers = response.headers_mut();
-    headers.set("Content-Type", "text/plain; charset=utf-8")?;
-    headers.set("Cache-Control", "no-store")?;
-    if status == 401 {
-        headers.set("WWW-Authenticate", "RemoteUser")?;
-    }
-    if let Some(cookie) = set_cookie {
-        headers.append("Set-Cookie", cookie)?;
-    }
-    Ok(response)
-}
-
-fn js_error(e: JsValue) -> worker::Error {
-    worker::Error::from(e)
-}
-
-/// Forward to the origin. The client's headers are copied by the runtime in one call; only
-/// the stripped, rewritten and added ones cross the JS boundary. The origin's response goes
-/// back untouched unless a session cookie must be added.
-async fn forward(
-    req: &web_sys::Request,
-    stock: &Stock,
-    user: Option<&crate::SessionUser>,
-    set_cookie: Option<&str>,
-) -> worker::Result<web_sys::Response> {
-    let upstream = &stock.settings.upstream;
-    let headers = web_sys::Headers::new_with_headers(&req.headers()).map_err(js_error)?;
-    // Client copies of the identity headers, and the gateway's shared secret, never reach
-    // the origin; neither does our session cookie.
-    for name in upstream.names() {
-        headers.delete(name).map_err(js_error)?;
-    }
-    headers
-        .delete(&stock.settings.gateway_secret_header)
-        .map_err(js_error)?;
-    if let Some(cookie) = headers.get("cookie").map_err(js_error)? {
-        match strip_cookie(&cookie, DEFAULT_COOKIE_NAME) {
-            Some(rest) if rest != cookie => headers.set("cookie", &rest).map_err(js_error)?,
-            Some(_) => {}
-            None => headers.delete("cookie").map_err(js_error)?,
-        }
-    }
-    if let Some(user) = user {
-        for (name, value) in upstream.identity_headers(user) {
-            headers.set(name, &value).map_err(js_error)?;
-        }
-    }
-    // The runtime's own URL string: no URL parser (and its Unicode tables) in the worker.
-    let url = req.url();
-    let target = match &stock.settings.origin_url {
-        Some(origin) => origin_url(origin, path_and_query(&url)),
-        None => url,
-    };
-    let init = web_sys::RequestInit::new();
-    init.set_method(&req.method());
-    init.set_headers(&headers);
-    init.set_redirect(web_sys::RequestRedirect::Manual);
-    if let Some(body) = req.body() {
-        init.set_body(&body);
-    }
-    let outgoing = web_sys::Request::new_with_str_and_init(&target, &init).map_err(js_error)?;
-    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let response: web_sys::Response =
-        wasm_bindgen_futures::JsFuture::from(global.fetch_with_request(&outgoing))
-            .await
-            .map_err(js_error)?
-            .unchecked_into();
-    let Some(cookie) = set_cookie else {
-        return Ok(response);
-    };
-    // A fetched response's headers are immutable: copy them, then add our one cookie.
-    let copied = web_sys::Headers::new_with_headers(&response.headers()).map_err(js_error)?;
-    copied.append("Set-Cookie", cookie).map_err(js_error)?;
-    let init = web_sys::ResponseInit::new();
-    init.set_status(response.status());
-    init.set_status_text(&response.status_text());
-    init.set_headers(&copied);
-    web_sys::Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
-        .map_err(js_error)
-}
-
-#[event(start)]
+#[wasm_bindgen(start)]
 fn start() {
     console_error_panic_hook::set_once();
-}
-
-/// The stock worker's entry point.
-#[event(fetch)]
-pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<web_sys::Response> {
-    let stock = stock(&env);
-    let stock = match stock.as_ref() {
-        Ok(stock) => stock,
-        Err(e) => return Ok(error_response(&AuthError::Config(e.clone()), None)?.into()),
-    };
-    let req = req.inner();
-    let headers = header_map(&req.headers(), stock.chain.headers_read());
-    match stock.chain.handle(headers).await {
-        Outcome::Forward { user, set_cookie } => {
-            forward(req, stock, user.as_ref(), set_cookie.as_deref()).await
-        }
-        Outcome::Respond { error, set_cookie } => {
-            Ok(error_response(&error, set_cookie.as_deref())?.into())
-        }
-    }
 }

@@ -61,6 +61,7 @@ mod type_name;
 mod upstream;
 mod user;
 mod verify;
+pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 pub mod edge;
