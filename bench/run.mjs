@@ -40,8 +40,9 @@
 // workerd process's CPU time during the run (sum of /proc/<pid>/task/*/schedstat run time)
 // per request, this process's CPU per request (the in-process outbound), Set-Cookie and
 // non-200 responses (counted in wrk's response()), origin and JWKS fetches (counted by the
-// outbound function). The table shows medians over rounds; "filter CPU" is a contender's
-// workerd CPU per request minus passthrough's. Set-Cookie/req counts responses carrying at
+// outbound function). The table shows medians over rounds; "× passthrough" and "filter CPU"
+// pair each run with passthrough's in the same round (req/s ratio; workerd CPU per request
+// minus passthrough's) and take the median over rounds. Set-Cookie/req counts responses carrying at
 // least one (wrk's Lua header table keeps one value per name).
 //
 // Before the rounds every contender is checked once by hand (200, origin saw the right URL and
@@ -609,10 +610,18 @@ async function main() {
       kv: counting[c.name],
     };
   }
-  const base = summary.passthrough;
-  for (const s of Object.values(summary)) {
-    s.vs_passthrough = s.rps / base.rps;
-    s.filter_cpu_us_per_req = s.workerd_cpu_us_per_req - base.workerd_cpu_us_per_req;
+  // Against passthrough round by round (its run in the same round, seconds apart), then the
+  // median: the machine drifts between rounds more than the contenders differ.
+  const baseRuns = runs.passthrough;
+  for (const c of resolved) {
+    const s = summary[c.name];
+    const paired = runs[c.name].map((r, i) => ({
+      ratio: r.rps / baseRuns[i].rps,
+      cpu: r.workerd_cpu_us_per_req - baseRuns[i].workerd_cpu_us_per_req,
+    }));
+    s.vs_passthrough = median(paired.map((p) => p.ratio));
+    s.filter_cpu_us_per_req = median(paired.map((p) => p.cpu));
+    s.filter_cpu_us_per_req_range = [Math.min(...paired.map((p) => p.cpu)), Math.max(...paired.map((p) => p.cpu))];
   }
 
   // Anomalies: what the workload promised vs what was seen.
@@ -694,7 +703,7 @@ function renderTable(resolved, summary) {
     "p50 ms",
     "p99 ms",
     "workerd CPU µs/req (min–max)",
-    "filter CPU µs/req",
+    "filter CPU µs/req (min–max)",
     "Set-Cookie/req",
     "KV reads/req",
     "KV writes/req",
@@ -712,7 +721,9 @@ function renderTable(resolved, summary) {
       s.workerd_cpu_us_per_req_range && s.workerd_cpu_us_per_req_range[0] !== s.workerd_cpu_us_per_req_range[1]
         ? `${f(s.workerd_cpu_us_per_req, 0)} (${f(s.workerd_cpu_us_per_req_range[0], 0)}–${f(s.workerd_cpu_us_per_req_range[1], 0)})`
         : f(s.workerd_cpu_us_per_req, 0),
-      c.name === "passthrough" ? "–" : f(s.filter_cpu_us_per_req, 0),
+      c.name === "passthrough"
+        ? "–"
+        : `${f(s.filter_cpu_us_per_req, 0)} (${f(s.filter_cpu_us_per_req_range[0], 0)}–${f(s.filter_cpu_us_per_req_range[1], 0)})`,
       perReq(s.setcookie_per_req),
       perReq(s.kv?.kv_reads_per_req),
       perReq(s.kv?.kv_writes_per_req),
@@ -731,7 +742,7 @@ function notes(problems, result) {
     `Medians of ${o.rounds} round(s) of ${o.duration} s (${o.prime ? `after a ${o.prime} s priming run per contender; ` : ""}${o.warmup ? `a ${o.warmup} s warm-up before each run` : "no warm-up"}), wrk -c ${o.connections} -t ${o.threads}, ` +
       `contenders alternating within each round; one workerd process per contender (${e.workerd}, Miniflare ${e.miniflare}), ` +
       `outbound (origin + JWKS) answered in-process by Miniflare's outboundService; ${e.cores} × ${e.cpu}; node ${e.node}.`,
-    `CPU = the contender's workerd process (schedstat run time of all its threads) per request; filter CPU = that minus passthrough's. ` +
+    `CPU = the contender's workerd process (schedstat run time of all its threads) per request; × passthrough and filter CPU (min–max over rounds) compare each run with passthrough's in the same round (ratio of req/s, difference of CPU/req), median over rounds. ` +
       `KV reads/writes per request come from separate ${o.countDuration} s runs against a counting KV service; Set-Cookie/req counts responses carrying one.`,
   ];
   const storm = result.summary["ruf-login-storm"];

@@ -20,13 +20,11 @@
 //! ```
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use async_trait::async_trait;
 use cookie::Cookie;
 use http::HeaderName;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::assertion::{parse_assertion, Algorithm, AssertionError, ClaimsPolicy};
@@ -34,12 +32,16 @@ use crate::error::{AuthError, ConfigProblem};
 use crate::filter::{Filter, FilterKind, Position};
 use crate::jwks::{JwksSource, KeyCache, KeyError};
 use crate::request::AuthRequest;
+use crate::verified::VerifiedCache;
 use crate::verify::SignatureVerifier;
 
 /// The most leeway a configuration may ask for.
 pub const MAX_LEEWAY_SECS: u64 = 300;
 /// How many verified tokens are remembered per isolate.
 pub const TOKEN_CACHE_ENTRIES: usize = 1024;
+/// Longer tokens are verified on every request, never remembered (real assertions are about
+/// 1 KiB): the cache keeps whole tokens, so this bounds its memory (4 MiB at most).
+const CACHED_TOKEN_MAX_LEN: usize = 4096;
 
 /// Which gateway, and so which header, algorithm, issuer and key set.
 ///
@@ -111,35 +113,12 @@ impl GatewayPreset {
     }
 }
 
+/// What a verified token proved, and what each hit re-checks (expiry, its key still live).
 struct CachedToken {
     identity: Rc<str>,
     kid: String,
     generation: u64,
     exp: i64,
-}
-
-/// Verified tokens by SHA-256, FIFO-evicted; bounded in entries, and each entry is small
-/// (identity ≤ 320 bytes, kid ≤ 256 bytes), so bounded in memory.
-#[derive(Default)]
-struct TokenCache {
-    entries: HashMap<[u8; 32], CachedToken>,
-    order: VecDeque<[u8; 32]>,
-}
-
-impl TokenCache {
-    fn insert(&mut self, hash: [u8; 32], token: CachedToken) {
-        while self.entries.len() >= TOKEN_CACHE_ENTRIES {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.entries.remove(&old);
-                }
-                None => break,
-            }
-        }
-        if self.entries.insert(hash, token).is_none() {
-            self.order.push_back(hash);
-        }
-    }
 }
 
 /// Verifies the gateway's signed assertion; the remote-user filters after it use the
@@ -165,7 +144,7 @@ pub struct GatewayJwtFilter {
     identity_header: Option<HeaderName>,
     keys: KeyCache,
     verifier: Rc<dyn SignatureVerifier>,
-    cache: RefCell<TokenCache>,
+    cache: RefCell<VerifiedCache<CachedToken>>,
 }
 
 impl std::fmt::Debug for GatewayJwtFilter {
@@ -264,7 +243,7 @@ impl GatewayJwtFilterBuilder {
                 .with_ttl(self.key_ttl_secs)
                 .with_min_refetch_interval(self.min_refetch_secs),
             verifier: self.verifier,
-            cache: RefCell::default(),
+            cache: RefCell::new(VerifiedCache::new(TOKEN_CACHE_ENTRIES, CACHED_TOKEN_MAX_LEN)),
         }
     }
 }
@@ -328,12 +307,11 @@ impl GatewayJwtFilter {
 
     /// Verify `token` at `now`: the identity it proves.
     pub async fn verify(&self, token: &str, now: u64) -> Result<Rc<str>, AuthError> {
-        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now_i = i64::try_from(now).unwrap_or(i64::MAX);
         let leeway = i64::try_from(self.preset.policy.leeway_secs).unwrap_or(0);
         {
             let mut cache = self.cache.borrow_mut();
-            if let Some(hit) = cache.entries.get(&hash) {
+            if let Some(hit) = cache.get(token) {
                 // Valid while unexpired and signed by a key still in a fresh key set; a stale
                 // set sends the token down the full path, which refetches (throttled).
                 let key_live = self.keys.is_fresh(now)
@@ -341,7 +319,7 @@ impl GatewayJwtFilter {
                 if hit.exp.saturating_add(leeway) > now_i && key_live {
                     return Ok(Rc::clone(&hit.identity));
                 }
-                cache.entries.remove(&hash);
+                cache.remove(token);
             }
         }
         let parsed = parse_assertion(token, self.preset.algorithm)?;
@@ -371,7 +349,7 @@ impl GatewayJwtFilter {
         }
         let identity: Rc<str> = identity.into();
         self.cache.borrow_mut().insert(
-            hash,
+            token,
             CachedToken {
                 identity: Rc::clone(&identity),
                 kid: parsed.kid,

@@ -60,6 +60,7 @@ mod store;
 mod type_name;
 mod upstream;
 mod user;
+mod verified;
 mod verify;
 pub mod wire;
 
@@ -96,7 +97,7 @@ pub use remote_user::{
 pub use request::AuthRequest;
 pub use session::{
     login, logout, SessionFilter, SessionFilterBuilder, DEFAULT_COOKIE_NAME, DEFAULT_TTL_SECS,
-    MIN_SECRET_LEN,
+    MIN_SECRET_LEN, SESSION_CACHE_ENTRIES,
 };
 pub use settings::{FilterName, StockChainBuilder, StockSettings, KV_BINDING};
 pub use store::{MemoryStore, UserStore};

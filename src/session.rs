@@ -23,6 +23,7 @@
 //! # });
 //! ```
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
 use std::rc::Rc;
@@ -39,6 +40,7 @@ use crate::error::{AuthError, BackendError, ConfigError, ConfigProblem};
 use crate::filter::{Filter, FilterKind, Position};
 use crate::request::AuthRequest;
 use crate::user::{timestamp, SessionUser, User};
+use crate::verified::VerifiedCache;
 
 /// Default session cookie name. The `__Host-` prefix makes browsers insist on `Secure`,
 /// `Path=/` and no `Domain`, so a sibling subdomain cannot plant a session.
@@ -52,6 +54,18 @@ pub(crate) const SECRET_SETTING: &str = "SESSION_SECRET";
 const ISSUER: &str = "remote-user-filter";
 /// Longest cookie value accepted before any parsing (a real one is well under 1 KiB).
 const MAX_TOKEN_LEN: usize = 4096;
+/// How many verified session cookies are remembered per isolate, so a user's next request
+/// skips the HMAC check and the JSON parse (the expiry is still checked on every request).
+pub const SESSION_CACHE_ENTRIES: usize = 1024;
+
+/// A verified cookie's content and validity window.
+#[derive(Debug, Clone)]
+struct CachedSession {
+    user: SessionUser,
+    session_id: String,
+    not_before: u64,
+    expires: u64,
+}
 
 /// What the session cookie says, once verified.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,6 +84,7 @@ pub(crate) struct SessionState {
 
 struct SessionConfig {
     key: Option<HS256Key>,
+    verified: RefCell<VerifiedCache<CachedSession>>,
     secret_len: Option<usize>,
     cookie_name: String,
     ttl_secs: u64,
@@ -127,6 +142,11 @@ impl SessionConfig {
         if token.len() > MAX_TOKEN_LEN {
             return None;
         }
+        if let Some(hit) = self.verified.borrow().get(token) {
+            // The same bytes were verified before: only time can have made them invalid.
+            return (hit.not_before <= now && now <= hit.expires)
+                .then(|| (hit.user.clone(), hit.session_id.clone()));
+        }
         let options = VerificationOptions {
             allowed_issuers: Some(HashSet::from([ISSUER.to_owned()])),
             time_tolerance: Some(JwtDuration::from_secs(0)),
@@ -140,7 +160,16 @@ impl SessionConfig {
         if claims.subject.as_deref() != Some(user.username.as_str()) || user.username.is_empty() {
             return None;
         }
-        Some((user, claims.jwt_id?))
+        let session_id = claims.jwt_id?;
+        let entry = CachedSession {
+            user,
+            session_id,
+            not_before: claims.invalid_before.map_or(0, |t| t.as_secs()),
+            expires: claims.expires_at.map_or(u64::MAX, |t| t.as_secs()),
+        };
+        let found = (entry.user.clone(), entry.session_id.clone());
+        self.verified.borrow_mut().insert(token, entry);
+        Some(found)
     }
 
     fn removal(&self) -> String {
@@ -254,6 +283,7 @@ impl SessionFilterBuilder {
         SessionFilter {
             config: Rc::new(SessionConfig {
                 key,
+                verified: RefCell::new(VerifiedCache::new(SESSION_CACHE_ENTRIES, MAX_TOKEN_LEN)),
                 secret_len,
                 cookie_name: self.cookie_name,
                 ttl_secs: self.ttl_secs,

@@ -122,11 +122,16 @@ pub fn read_request(lines: &str) -> WireRequest {
         if name == http::header::COOKIE {
             request.cookie = Some(value.to_owned());
         }
-        let bytes: Vec<u8> = value
-            .chars()
-            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-            .collect();
-        if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+        let value = if value.is_ascii() {
+            HeaderValue::from_str(value)
+        } else {
+            let bytes: Vec<u8> = value
+                .chars()
+                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+                .collect();
+            HeaderValue::from_bytes(&bytes)
+        };
+        if let Ok(value) = value {
             request.headers.append(name, value);
         }
     }
