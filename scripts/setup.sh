@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing the worker needs, skipping whatever is already there:
-# the wasm32 target, wasm-bindgen-cli at exactly the version in Cargo.lock, worker-build at
-# the `worker` crate's version, and the pinned npm packages (wrangler/workerd, miniflare,
-# esbuild, binaryen's wasm-opt). Nothing is downloaded from outside crates.io and npm.
+# the wasm32 target, wasm-bindgen-cli at exactly the version in Cargo.lock, and the pinned
+# npm packages (wrangler/workerd, miniflare, esbuild, binaryen's wasm-opt). Nothing is downloaded from outside crates.io and npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,12 +20,6 @@ wb_version=$(lock_version wasm-bindgen)
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wb_version" ]; then
   log "installing wasm-bindgen-cli $wb_version (about 6 minutes)"
   cargo install wasm-bindgen-cli --version "=$wb_version" --force
-fi
-
-worker_version=$(lock_version worker)
-if [ "$(worker-build --version 2>/dev/null | awk '{print $NF}')" != "$worker_version" ]; then
-  log "installing worker-build $worker_version (about 10 minutes)"
-  cargo install worker-build --version "=$worker_version" --force
 fi
 
 if [ ! -x node_modules/.bin/wrangler ] || [ ! -x node_modules/.bin/wasm-opt ] \

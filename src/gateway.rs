@@ -243,7 +243,10 @@ impl GatewayJwtFilterBuilder {
                 .with_ttl(self.key_ttl_secs)
                 .with_min_refetch_interval(self.min_refetch_secs),
             verifier: self.verifier,
-            cache: RefCell::new(VerifiedCache::new(TOKEN_CACHE_ENTRIES, CACHED_TOKEN_MAX_LEN)),
+            cache: RefCell::new(VerifiedCache::new(
+                TOKEN_CACHE_ENTRIES,
+                CACHED_TOKEN_MAX_LEN,
+            )),
         }
     }
 }

@@ -55,6 +55,7 @@ mod jwks;
 mod remote_user;
 mod request;
 mod session;
+pub mod session_token;
 mod settings;
 mod store;
 mod type_name;

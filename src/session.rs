@@ -1,6 +1,6 @@
 //! Sessions: one signed cookie, issued by [`login`] and cleared by [`logout`].
 //!
-//! The cookie is an HS256 JWT (jwt-simple) signed with `SESSION_SECRET`, carrying the
+//! The cookie is an HS256 JWT ([`session_token`](crate::session_token)) signed with `SESSION_SECRET`, carrying the
 //! username, a random session id, issue and expiry times, the backend that logged the user
 //! in, and the email and groups forwarded upstream — so a request with a valid cookie costs
 //! no store call. A tampered, expired or foreign cookie is treated as absent.
@@ -24,21 +24,17 @@
 //! ```
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::fmt;
 use std::rc::Rc;
 
 use async_trait::async_trait;
 use cookie::{Cookie, SameSite};
-use jwt_simple::prelude::{
-    Duration as JwtDuration, HS256Key, JWTClaims, MACLike, VerificationOptions,
-};
-use serde::{Deserialize, Serialize};
 
 use crate::backend::UserBackend;
 use crate::error::{AuthError, BackendError, ConfigError, ConfigProblem};
 use crate::filter::{Filter, FilterKind, Position};
 use crate::request::AuthRequest;
+use crate::session_token::{SessionClaims, SessionKey, MAX_TOKEN_LEN};
 use crate::user::{timestamp, SessionUser, User};
 use crate::verified::VerifiedCache;
 
@@ -51,9 +47,6 @@ pub const DEFAULT_TTL_SECS: u64 = 8 * 60 * 60;
 pub const MIN_SECRET_LEN: usize = 32;
 /// The setting that holds the secret, named in configuration errors.
 pub(crate) const SECRET_SETTING: &str = "SESSION_SECRET";
-const ISSUER: &str = "remote-user-filter";
-/// Longest cookie value accepted before any parsing (a real one is well under 1 KiB).
-const MAX_TOKEN_LEN: usize = 4096;
 /// How many verified session cookies are remembered per isolate, so a user's next request
 /// skips the HMAC check and the JSON parse (the expiry is still checked on every request).
 pub const SESSION_CACHE_ENTRIES: usize = 1024;
@@ -67,13 +60,6 @@ struct CachedSession {
     expires: u64,
 }
 
-/// What the session cookie says, once verified.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct SessionData {
-    #[serde(flatten)]
-    user: SessionUser,
-}
-
 /// The session as one request holds it: what arrived, and the one cookie to send back.
 #[derive(Debug)]
 pub(crate) struct SessionState {
@@ -83,7 +69,7 @@ pub(crate) struct SessionState {
 }
 
 struct SessionConfig {
-    key: Option<HS256Key>,
+    key: Option<SessionKey>,
     verified: RefCell<VerifiedCache<CachedSession>>,
     secret_len: Option<usize>,
     cookie_name: String,
@@ -118,23 +104,9 @@ impl SessionConfig {
 
     fn issue(&self, user: &SessionUser, session_id: &str, now: u64) -> Result<String, AuthError> {
         let key = self.key.as_ref().ok_or_else(missing_secret)?;
-        let claims = JWTClaims {
-            issued_at: Some(JwtDuration::from_secs(now)),
-            expires_at: Some(JwtDuration::from_secs(now.saturating_add(self.ttl_secs))),
-            invalid_before: Some(JwtDuration::from_secs(now)),
-            issuer: Some(ISSUER.to_owned()),
-            subject: Some(user.username.clone()),
-            audiences: None,
-            jwt_id: Some(session_id.to_owned()),
-            nonce: None,
-            custom: SessionData { user: user.clone() },
-        };
-        let token = key.authenticate(claims).map_err(|e| BackendError::Other {
-            status: 500,
-            message: format!("session cookie could not be signed: {e}"),
-        })?;
+        let claims = SessionClaims::new(user.clone(), session_id.to_owned(), now, self.ttl_secs);
         let max_age = i64::try_from(self.ttl_secs).unwrap_or(i64::MAX);
-        Ok(self.cookie(token, max_age).to_string())
+        Ok(self.cookie(key.sign(&claims), max_age).to_string())
     }
 
     fn verify(&self, token: &str, now: u64) -> Option<(SessionUser, String)> {
@@ -147,25 +119,12 @@ impl SessionConfig {
             return (hit.not_before <= now && now <= hit.expires)
                 .then(|| (hit.user.clone(), hit.session_id.clone()));
         }
-        let options = VerificationOptions {
-            allowed_issuers: Some(HashSet::from([ISSUER.to_owned()])),
-            time_tolerance: Some(JwtDuration::from_secs(0)),
-            max_token_length: Some(MAX_TOKEN_LEN),
-            max_header_length: Some(256),
-            artificial_time: Some(JwtDuration::from_secs(now)),
-            ..VerificationOptions::default()
-        };
-        let claims = key.verify_token::<SessionData>(token, Some(options)).ok()?;
-        let user = claims.custom.user;
-        if claims.subject.as_deref() != Some(user.username.as_str()) || user.username.is_empty() {
-            return None;
-        }
-        let session_id = claims.jwt_id?;
+        let claims = key.verify(token, now)?;
         let entry = CachedSession {
-            user,
-            session_id,
-            not_before: claims.invalid_before.map_or(0, |t| t.as_secs()),
-            expires: claims.expires_at.map_or(u64::MAX, |t| t.as_secs()),
+            user: claims.user,
+            session_id: claims.session_id,
+            not_before: claims.not_before,
+            expires: claims.expires,
         };
         let found = (entry.user.clone(), entry.session_id.clone());
         self.verified.borrow_mut().insert(token, entry);
@@ -279,7 +238,7 @@ impl SessionFilterBuilder {
         let key = self
             .secret
             .filter(|s| s.len() >= MIN_SECRET_LEN)
-            .map(|s| HS256Key::from_bytes(&s));
+            .and_then(|s| SessionKey::new(&s));
         SessionFilter {
             config: Rc::new(SessionConfig {
                 key,

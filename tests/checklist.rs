@@ -188,7 +188,10 @@ fn bad_cookies_are_ignored(v: Variant) {
         // Used once, so the filter has verified (and remembered) it: the cases below must
         // not be taken for it, and its expiry must still count.
         let outcome = h.send(Some(KNOWN), Some(&good)).await;
-        assert!(outcome.set_cookie().is_none(), "the good cookie is a valid session");
+        assert!(
+            outcome.set_cookie().is_none(),
+            "the good cookie is a valid session"
+        );
         // Tampered: flip one signature character.
         let mut tampered = good.clone().into_bytes();
         let last = tampered.len() - 2;

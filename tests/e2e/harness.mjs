@@ -143,7 +143,7 @@ export function decodeJwt(token) {
   };
 }
 
-/** An HS256 JWT over `payload`, signed with `secret` (the header jwt-simple writes). */
+/** An HS256 JWT over `payload`, signed with `secret` (the one header the worker writes and accepts). */
 export function signJwt(payload, secret, header = { alg: "HS256", typ: "JWT" }) {
   const enc = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
   const input = `${enc(header)}.${enc(payload)}`;
