@@ -19,6 +19,7 @@ mod native {
         GatewayPreset, JwksSource, KvUserBackend, ManualClock, MemoryStore, Outcome,
         RemoteUserFilter, RustCryptoVerifier, SessionFilter, SharedSecretFilter, User,
     };
+    use remote_user_filter::session_token::SessionKey;
 
     use super::keys::*;
 
@@ -113,12 +114,19 @@ mod native {
             .to_owned();
         let mut with_cookie = HeaderMap::new();
         with_cookie.insert("cookie", pair.parse().unwrap());
-        c.bench_function("session/verify_cookie", |b| {
+        // The same cookie again: the verified-cookie cache answers.
+        c.bench_function("session/verify_cookie_cached", |b| {
             b.iter(|| {
                 let mut req = AuthRequest::new(with_cookie.clone(), NOW);
                 block_on(sessions.call(&mut req)).unwrap();
                 assert!(req.is_authenticated());
             })
+        });
+        // First sight of a cookie: HMAC check, base64 and JSON, as on a cache miss.
+        let key = SessionKey::new(SECRET.as_bytes()).unwrap();
+        let token = pair.split_once('=').unwrap().1.to_owned();
+        c.bench_function("session/verify_cookie_first_sight", |b| {
+            b.iter(|| assert!(key.verify(&token, NOW).is_some()))
         });
     }
 
