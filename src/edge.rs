@@ -163,6 +163,14 @@ fn build_stock(env: &Env) -> Result<Stock, ConfigError> {
 /// Build and check the stock chain from `env` (once per isolate: later calls reuse the
 /// first result) and return the entry's [`Plan`], encoded. A failed check still yields a
 /// plan; every request then answers 500 and logs why, until the settings are fixed.
+///
+/// ```no_run
+/// # fn demo(env: worker::Env) {
+/// let plan = remote_user_filter::edge::configure(env);
+/// let (read, strip) = plan.split_once('\n').unwrap();
+/// # let _ = (read, strip);
+/// # }
+/// ```
 #[wasm_bindgen(js_name = configure)]
 pub fn configure(env: Env) -> String {
     let stock = STOCK.with(|cell| Rc::clone(cell.get_or_init(|| Rc::new(build_stock(&env)))));
@@ -184,6 +192,14 @@ pub fn configure(env: Env) -> String {
 /// [`Reply`] out. When the chain needs no I/O (a valid session, a cached assertion) the
 /// reply is a string at once; otherwise (KV, a key fetch, a signature check) a `Promise`
 /// of it.
+///
+/// ```no_run
+/// use remote_user_filter::edge::handle;
+/// let reply = handle("https://app.example.com/".into(), "x-gateway-secret\tsecret\n".into());
+/// if let Some(reply) = reply.as_string() {
+///     assert!(reply.starts_with('F') || reply.starts_with('R'));
+/// }
+/// ```
 #[wasm_bindgen(js_name = handle)]
 pub fn handle(url: String, lines: String) -> JsValue {
     let Some(stock) = STOCK.with(|cell| cell.get().cloned()) else {

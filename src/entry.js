@@ -95,7 +95,9 @@ async function forward(request, reply, strip) {
     });
   } catch (error) {
     console.error(`remote-user-filter: the origin could not be reached: ${error}`);
-    return plainText(502, "the origin could not be reached, try again later\n");
+    // A login that just happened stands: its cookie still goes out, so a retry needs no KV.
+    const extra = reply.setCookie === "" ? [] : [["Set-Cookie", reply.setCookie]];
+    return plainText(502, "the origin could not be reached, try again later\n", extra);
   }
   if (reply.setCookie === "") return response;
   // A fetched response's headers are immutable: copy them, then add our one cookie.

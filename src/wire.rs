@@ -110,6 +110,12 @@ pub struct WireRequest {
 /// char is turned back into its byte, so a UTF-8 identity arrives intact. Lines that are not
 /// a valid header are skipped: the runtime has already checked every header, so none are
 /// expected.
+///
+/// ```
+/// let request = remote_user_filter::wire::read_request("x-user\tJos\u{e9}\n");
+/// // The char U+00E9 was the byte 0xE9 on the wire.
+/// assert_eq!(request.headers["x-user"].as_bytes(), b"Jos\xe9");
+/// ```
 pub fn read_request(lines: &str) -> WireRequest {
     let mut request = WireRequest::default();
     for line in lines.split('\n') {

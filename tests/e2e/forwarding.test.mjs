@@ -10,6 +10,7 @@ import {
   send,
   sessionCookie,
   useWorker,
+  waitForLog,
 } from "./harness.mjs";
 
 const SPOOFED = {
@@ -177,5 +178,24 @@ describe("identity header, REMOTE_USER_HEADER=X-Auth-Request-Email, ANONYMOUS=pa
       [],
     );
     assert.deepEqual(await kvKeys(w.kv), []);
+  });
+});
+
+describe("origin unreachable (ORIGIN_URL on a closed loopback port)", () => {
+  const w = useWorker({ ORIGIN_URL: "http://127.0.0.1:9" });
+
+  it("answers 502 with a plain message, keeps the login's cookie, and logs why", async () => {
+    const user = "unreachable@example.com";
+    const r = await send(w, "/x", { headers: { [HEADER]: user } });
+    assert.equal(r.status, 502);
+    assert.match(r.text, /origin could not be reached/);
+    assert.equal(r.res.headers.get("cache-control"), "no-store");
+    const { pair } = sessionCookie(r.res);
+    assert.ok(pair.startsWith(`${COOKIE}=`), "the login stands");
+    assert.ok(await waitForLog(w, "origin could not be reached"), "logged for the operator");
+    // The retry is answered from the session: still 502, no second cookie.
+    const again = await send(w, "/x", { headers: { [HEADER]: user, cookie: pair } });
+    assert.equal(again.status, 502);
+    assert.equal(again.res.headers.get("set-cookie"), null);
   });
 });
