@@ -13,6 +13,8 @@
 //   --threads N         wrk threads [2]
 //   --count-duration S  seconds of each KV-counting run (0 skips them) [2]
 //   --tokens N          distinct tokens pre-generated for ruf-access-miss [60000]
+//   --aa                also run `passthrough-aa`, a second copy of passthrough: its "filter CPU"
+//                       is the harness's own noise (an A/A comparison)
 //   --pin               pin every workerd to CPU 0 and this process (+ wrk) to CPU 1 [off]
 //   --only a,b,...      run only these contenders (passthrough is always added)
 //   --variant N=DIR[@C] also run contender C [ruf-header] as N with the worker built in DIR
@@ -83,6 +85,7 @@ function parseArgs(argv) {
     tokens: 60000,
     only: null,
     variants: [],
+    aa: false,
     pin: false,
     out: path.join(BENCH, "results", "latest.json"),
   };
@@ -105,6 +108,7 @@ function parseArgs(argv) {
       case "--count-duration": o.countDuration = num(flag, val()); break;
       case "--tokens": o.tokens = Math.max(1000, Math.round(num(flag, val()))); break;
       case "--pin": o.pin = true; break;
+      case "--aa": o.aa = true; break;
       case "--only": o.only = val().split(",").map((s) => s.trim()).filter(Boolean); break;
       case "--variant": {
         const m = /^([\w.-]+)=([^@]+)(?:@([\w-]+))?$/.exec(val() ?? "");
@@ -176,6 +180,7 @@ function contenders(token) {
     { name: "jose-hoisted", script: "jose-hoisted.js", vars: JOSE_VARS, mode: "static", headers: access, user: USER },
     { name: "hono-access", script: "hono-access.js", vars: { ORIGIN_URL }, mode: "static", headers: access, user: USER },
   ];
+  if (opts.aa) list.splice(1, 0, { ...list[0], name: "passthrough-aa" });
   for (const v of opts.variants) {
     const base = list.find((c) => c.name === v.base);
     if (!base) throw new Error(`--variant ${v.name}: no contender ${v.base}`);
@@ -184,7 +189,7 @@ function contenders(token) {
     list.push({ ...base, name: v.name, script: "ruf", dir: v.dir });
   }
   if (!opts.only) return list;
-  const only = [...opts.only, ...opts.variants.map((v) => v.name)];
+  const only = [...opts.only, ...opts.variants.map((v) => v.name), ...(opts.aa ? ["passthrough-aa"] : [])];
   const unknown = only.filter((n) => !list.some((c) => c.name === n));
   if (unknown.length) throw new Error(`--only: unknown contender(s) ${unknown.join(", ")}`);
   return list.filter((c) => c.name === "passthrough" || only.includes(c.name));

@@ -9,7 +9,7 @@
 //! # let _ = verifier;
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -33,7 +33,20 @@ const MAX_IMPORTED_KEYS: usize = 64;
 /// ```
 #[derive(Debug, Default)]
 pub struct WebCryptoVerifier {
-    imported: RefCell<HashMap<String, CryptoKey>>,
+    /// By `kid`: the key material it was imported from, and the imported key. A hit costs a
+    /// lookup by `kid` and one comparison of the material, nothing crossing into JS.
+    imported: RefCell<HashMap<String, (String, CryptoKey)>>,
+    /// The `verify` algorithm arguments, built once each.
+    rs256: OnceCell<Object>,
+    es256: OnceCell<Object>,
+}
+
+/// The key material that identifies a JWK beside its `kid`.
+fn material(key: &Jwk) -> String {
+    match &key.key {
+        PublicKey::Rsa { n, e } => format!("{n}.{e}"),
+        PublicKey::P256 { x, y } => format!("{x}.{y}"),
+    }
 }
 
 fn object(pairs: &[(&str, JsValue)]) -> Result<Object, KeyFormatError> {
@@ -68,33 +81,42 @@ fn algorithm(alg: Algorithm) -> Result<(Object, Object), KeyFormatError> {
 }
 
 impl WebCryptoVerifier {
+    fn cached(&self, key: &Jwk) -> Option<CryptoKey> {
+        let imported = self.imported.borrow();
+        let (from, crypto_key) = imported.get(&key.kid)?;
+        let same = match &key.key {
+            PublicKey::Rsa { n, e } | PublicKey::P256 { x: n, y: e } => {
+                // `from` is exactly `n.e`: same length, `.` at the seam, same ends.
+                from.len() == n.len() + 1 + e.len()
+                    && from.as_bytes().get(n.len()) == Some(&b'.')
+                    && from.starts_with(n.as_str())
+                    && from.ends_with(e.as_str())
+            }
+        };
+        same.then(|| crypto_key.clone())
+    }
+
     async fn import(&self, alg: Algorithm, key: &Jwk) -> Result<CryptoKey, KeyFormatError> {
+        if let Some(found) = self.cached(key) {
+            return Ok(found);
+        }
         let s = JsValue::from_str;
-        let (id, jwk) = match &key.key {
+        let jwk = match &key.key {
             PublicKey::Rsa { n, e } => {
                 if b64("n", n)?.len() * 8 < MIN_RSA_BITS {
                     return Err(KeyFormatError(format!(
                         "RSA key is fewer than {MIN_RSA_BITS} bits"
                     )));
                 }
-                (
-                    format!("{}\n{n}\n{e}", key.kid),
-                    object(&[("kty", s("RSA")), ("n", s(n)), ("e", s(e))])?,
-                )
+                object(&[("kty", s("RSA")), ("n", s(n)), ("e", s(e))])?
             }
-            PublicKey::P256 { x, y } => (
-                format!("{}\n{x}\n{y}", key.kid),
-                object(&[
-                    ("kty", s("EC")),
-                    ("crv", s("P-256")),
-                    ("x", s(x)),
-                    ("y", s(y)),
-                ])?,
-            ),
+            PublicKey::P256 { x, y } => object(&[
+                ("kty", s("EC")),
+                ("crv", s("P-256")),
+                ("x", s(x)),
+                ("y", s(y)),
+            ])?,
         };
-        if let Some(found) = self.imported.borrow().get(&id) {
-            return Ok(found.clone());
-        }
         let (import_alg, _) = algorithm(alg)?;
         let usages = Array::of1(&s("verify"));
         let promise = subtle()?
@@ -108,8 +130,20 @@ impl WebCryptoVerifier {
         if cache.len() >= MAX_IMPORTED_KEYS {
             cache.clear();
         }
-        cache.insert(id, imported.clone());
+        cache.insert(key.kid.clone(), (material(key), imported.clone()));
         Ok(imported)
+    }
+
+    fn verify_algorithm(&self, alg: Algorithm) -> Result<Object, KeyFormatError> {
+        let cell = match alg {
+            Algorithm::Rs256 => &self.rs256,
+            Algorithm::Es256 => &self.es256,
+        };
+        if let Some(found) = cell.get() {
+            return Ok(found.clone());
+        }
+        let (_, verify_alg) = algorithm(alg)?;
+        Ok(cell.get_or_init(|| verify_alg).clone())
     }
 }
 
@@ -129,7 +163,7 @@ impl SignatureVerifier for WebCryptoVerifier {
             return Ok(false);
         }
         let crypto_key = self.import(alg, key).await?;
-        let (_, verify_alg) = algorithm(alg)?;
+        let verify_alg = self.verify_algorithm(alg)?;
         let promise = subtle()?
             .verify_with_object_and_u8_array_and_u8_array(
                 &verify_alg,
