@@ -1,9 +1,11 @@
 //! Sessions: one signed cookie, issued by [`login`] and cleared by [`logout`].
 //!
-//! The cookie is an HS256 JWT ([`session_token`](crate::session_token)) signed with `SESSION_SECRET`, carrying the
-//! username, a random session id, issue and expiry times, the backend that logged the user
-//! in, and the email and groups forwarded upstream — so a request with a valid cookie costs
-//! no store call. A tampered, expired or foreign cookie is treated as absent.
+//! The cookie is an HS256 JWT ([`session_token`](crate::session_token)) signed with
+//! `SESSION_SECRET`, carrying the username, a random session id, issue and expiry times, the
+//! backend that logged the user in, and the email and groups forwarded upstream — so a request
+//! with a valid cookie costs no store call. A tampered, expired or foreign cookie is treated
+//! as absent. A cookie verified once is remembered for the isolate (bounded), so the next
+//! request with it skips the HMAC check; its expiry is still checked every time.
 //!
 //! ```
 //! use remote_user_filter::{
