@@ -53,15 +53,6 @@ pub(crate) const SECRET_SETTING: &str = "SESSION_SECRET";
 /// skips the HMAC check and the JSON parse (the expiry is still checked on every request).
 pub const SESSION_CACHE_ENTRIES: usize = 1024;
 
-/// A verified cookie's content and validity window.
-#[derive(Debug, Clone)]
-struct CachedSession {
-    user: SessionUser,
-    session_id: String,
-    not_before: u64,
-    expires: u64,
-}
-
 /// The session as one request holds it: what arrived, and the one cookie to send back.
 #[derive(Debug)]
 pub(crate) struct SessionState {
@@ -72,7 +63,7 @@ pub(crate) struct SessionState {
 
 struct SessionConfig {
     key: Option<SessionKey>,
-    verified: RefCell<VerifiedCache<CachedSession>>,
+    verified: RefCell<VerifiedCache<SessionClaims>>,
     secret_len: Option<usize>,
     cookie_name: String,
     ttl_secs: u64,
@@ -118,18 +109,13 @@ impl SessionConfig {
         }
         if let Some(hit) = self.verified.borrow().get(token) {
             // The same bytes were verified before: only time can have made them invalid.
-            return (hit.not_before <= now && now <= hit.expires)
+            return hit
+                .hold(now)
                 .then(|| (hit.user.clone(), hit.session_id.clone()));
         }
         let claims = key.verify(token, now)?;
-        let entry = CachedSession {
-            user: claims.user,
-            session_id: claims.session_id,
-            not_before: claims.not_before,
-            expires: claims.expires,
-        };
-        let found = (entry.user.clone(), entry.session_id.clone());
-        self.verified.borrow_mut().insert(token, entry);
+        let found = (claims.user.clone(), claims.session_id.clone());
+        self.verified.borrow_mut().insert(token, claims);
         Some(found)
     }
 

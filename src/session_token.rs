@@ -82,7 +82,16 @@ impl SessionClaims {
     }
 
     /// Whether these claims hold at `now`: ours, for a named user, inside their window.
-    fn hold(&self, now: u64) -> bool {
+    ///
+    /// ```
+    /// use remote_user_filter::session_token::SessionClaims;
+    /// use remote_user_filter::SessionUser;
+    /// let user = SessionUser { username: "ann".into(), email: None, groups: vec![], backend: "B".into() };
+    /// let claims = SessionClaims::new(user, "sid".into(), 100, 60);
+    /// assert!(claims.hold(100) && claims.hold(160));
+    /// assert!(!claims.hold(99) && !claims.hold(161));
+    /// ```
+    pub fn hold(&self, now: u64) -> bool {
         self.issuer == ISSUER
             && !self.user.username.is_empty()
             && self.subject == self.user.username
