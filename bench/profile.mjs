@@ -1,6 +1,6 @@
 // CPU profile of one worker inside workerd, under load: where the per-request time goes.
 //
-//   bash scripts/node.sh bench/profile.mjs [--dir build] [--mode header|access|passthrough]
+//   bash scripts/node.sh bench/profile.mjs [--dir build] [--mode header|access-miss|passthrough]
 //                                          [--seconds 5] [--interval 50] [--top 40]
 //
 // Starts the worker in DIR (index.js + wasm; DIR inside the working directory) with
@@ -11,10 +11,11 @@
 // (open it in Chrome DevTools' Performance panel).
 
 import { spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
+import { AUD, ISSUER, makeKey, writeTokens } from "./lib/tokens.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const args = Object.fromEntries(
@@ -28,12 +29,28 @@ const top = Number(args.top ?? 40);
 
 const USER = "ann@example.com";
 const SECRET = "bench-gateway-secret-0123456789";
-const bindings = {
-  AUTH_FILTERS: "session,gateway_secret,remote_user",
-  GATEWAY_SECRET: SECRET,
-  SESSION_SECRET: "bench-session-secret-0123456789abcdef0123456789",
-  ORIGIN_URL: "http://origin.bench",
-};
+const SESSION_SECRET = "bench-session-secret-0123456789abcdef0123456789";
+// header: shared secret + session cookie (steady state). access-miss: Cloudflare Access mode,
+// a never-seen assertion on every request (valid session cookie): the cache-miss path.
+const access = mode === "access-miss";
+const bindings = access
+  ? {
+      AUTH_FILTERS: "session,gateway_jwt,remote_user",
+      ACCESS_TEAM_DOMAIN: "myteam.cloudflareaccess.com",
+      ACCESS_AUD: AUD,
+      SESSION_SECRET,
+      ORIGIN_URL: "http://origin.bench",
+    }
+  : { AUTH_FILTERS: "session,gateway_secret,remote_user", GATEWAY_SECRET: SECRET, SESSION_SECRET, ORIGIN_URL: "http://origin.bench" };
+const key = access ? makeKey() : null;
+const tokensFile = path.join(ROOT, "bench/build/profile-tokens.txt");
+if (access) {
+  mkdirSync(path.dirname(tokensFile), { recursive: true });
+  await writeTokens(tokensFile, key.privatePem, USER, 6000 * (seconds + 3));
+}
+const CERTS = `${ISSUER}/cdn-cgi/access/certs`;
+const outbound = (request) =>
+  request.url === CERTS ? new Response(JSON.stringify(key.jwks)) : new Response("ok\n");
 const worker =
   mode === "passthrough"
     ? { script: `export default { async fetch(request, env) { const url = new URL(request.url);
@@ -53,17 +70,26 @@ const mf = new Miniflare({
       compatibilityDate: "2026-07-01",
       bindings,
       kvNamespaces: ["USERS"],
-      outboundService: () => new Response("ok\n"),
+      outboundService: outbound,
       ...worker,
     },
   ],
 });
 const url = (await mf.ready).toString().replace(/\/$/, "");
-const headers = { "Cf-Access-Authenticated-User-Email": USER, "X-Gateway-Secret": SECRET };
+const tokens = access ? readFileSync(tokensFile, "utf8").trim().split("\n") : [];
+const headers = access
+  ? { "Cf-Access-Authenticated-User-Email": USER, "Cf-Access-Jwt-Assertion": tokens[0] }
+  : { "Cf-Access-Authenticated-User-Email": USER, "X-Gateway-Secret": SECRET };
 const login = await fetch(url + "/app", { headers });
 const cookie = login.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
 if (login.status !== 200) throw new Error(`login: ${login.status} ${await login.text()}`);
 if (cookie) headers.Cookie = cookie;
+const headersFile = path.join(ROOT, "bench/build/profile.headers");
+if (access) {
+  delete headers["Cf-Access-Jwt-Assertion"];
+  writeFileSync(headersFile, Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join("\n") + "\n");
+}
+let offset = 1;
 
 // The inspector: one WebSocket per worker.
 const ws = new WebSocket(`ws://127.0.0.1:${port}/core:user:profiled`);
@@ -88,7 +114,12 @@ const send = (method, params = {}) =>
 const wrk = (secs) =>
   new Promise((resolve, reject) => {
     const h = Object.entries(headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
-    const child = spawn("wrk", ["-c", "8", "-t", "2", "-d", `${secs}s`, ...h, url + "/app/resource?id=42"]);
+    // access-miss: bench/wrk/bench.lua hands out the tokens, none twice.
+    const script = access
+      ? ["-s", path.join(ROOT, "bench/wrk/bench.lua"), url + "/app/resource?id=42", "--", "miss", headersFile, tokensFile, "2", String(offset)]
+      : [...h, url + "/app/resource?id=42"];
+    offset += 6000 * secs;
+    const child = spawn("wrk", ["-c", "8", "-t", "2", "-d", `${secs}s`, ...script]);
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.on("error", reject);
