@@ -28,7 +28,11 @@ impl<V> VerifiedCache<V> {
         }
     }
 
+    /// The entry for `token`; an over-long token is never kept, so it is not even hashed.
     pub(crate) fn get(&self, token: &str) -> Option<&V> {
+        if token.len() > self.max_token_len {
+            return None;
+        }
         self.entries.get(token)
     }
 

@@ -33,20 +33,12 @@ const MAX_IMPORTED_KEYS: usize = 64;
 /// ```
 #[derive(Debug, Default)]
 pub struct WebCryptoVerifier {
-    /// By `kid`: the key material it was imported from, and the imported key. A hit costs a
+    /// By `kid`: the JWK key it was imported from, and the imported key. A hit costs a
     /// lookup by `kid` and one comparison of the material, nothing crossing into JS.
-    imported: RefCell<HashMap<String, (String, CryptoKey)>>,
+    imported: RefCell<HashMap<String, (PublicKey, CryptoKey)>>,
     /// The `verify` algorithm arguments, built once each.
     rs256: OnceCell<Object>,
     es256: OnceCell<Object>,
-}
-
-/// The key material that identifies a JWK beside its `kid`.
-fn material(key: &Jwk) -> String {
-    match &key.key {
-        PublicKey::Rsa { n, e } => format!("{n}.{e}"),
-        PublicKey::P256 { x, y } => format!("{x}.{y}"),
-    }
 }
 
 fn object(pairs: &[(&str, JsValue)]) -> Result<Object, KeyFormatError> {
@@ -84,16 +76,7 @@ impl WebCryptoVerifier {
     fn cached(&self, key: &Jwk) -> Option<CryptoKey> {
         let imported = self.imported.borrow();
         let (from, crypto_key) = imported.get(&key.kid)?;
-        let same = match &key.key {
-            PublicKey::Rsa { n, e } | PublicKey::P256 { x: n, y: e } => {
-                // `from` is exactly `n.e`: same length, `.` at the seam, same ends.
-                from.len() == n.len() + 1 + e.len()
-                    && from.as_bytes().get(n.len()) == Some(&b'.')
-                    && from.starts_with(n.as_str())
-                    && from.ends_with(e.as_str())
-            }
-        };
-        same.then(|| crypto_key.clone())
+        (*from == key.key).then(|| crypto_key.clone())
     }
 
     async fn import(&self, alg: Algorithm, key: &Jwk) -> Result<CryptoKey, KeyFormatError> {
@@ -130,7 +113,7 @@ impl WebCryptoVerifier {
         if cache.len() >= MAX_IMPORTED_KEYS {
             cache.clear();
         }
-        cache.insert(key.kid.clone(), (material(key), imported.clone()));
+        cache.insert(key.kid.clone(), (key.key.clone(), imported.clone()));
         Ok(imported)
     }
 
