@@ -59,13 +59,14 @@
 
 import { spawn, spawnSync } from "node:child_process";
 import { createPrivateKey } from "node:crypto";
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { startKvApi } from "../tests/e2e/kv-api.mjs";
 import { AUD, ISSUER, accessToken, makeKey, writeTokens } from "./lib/tokens.mjs";
+import { CLK_TCK, children, cpuOf, median } from "./lib/proc.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BENCH = path.join(ROOT, "bench");
@@ -197,47 +198,6 @@ function contenders(token) {
 
 // ---------------------------------------------------------------- helpers
 const log = (...a) => console.error(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s]`, ...a);
-const median = (xs) => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
-/** Children of this process: pid -> command name. */
-function children() {
-  const out = new Map();
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const s = readFileSync(`/proc/${d}/stat`, "utf8");
-      const rest = s.slice(s.lastIndexOf(")") + 2).split(" ");
-      if (Number(rest[1]) === process.pid) out.set(Number(d), s.slice(s.indexOf("(") + 1, s.lastIndexOf(")")));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
-
-/** CPU time of process `pid`: schedstat run time summed over its threads, and utime+stime (ns). */
-function cpuOf(pid) {
-  let sched = 0;
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      sched += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
-    } catch {
-      // thread exited
-    }
-  }
-  const s = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const rest = s.slice(s.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(rest[11]) + Number(rest[12]);
-  return { sched, stat: (ticks * 1e9) / CLK_TCK };
-}
-
 /** Machine-wide steal time so far (ns): CPU the hypervisor gave to someone else. */
 function stealNs() {
   const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/);

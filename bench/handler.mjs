@@ -1,0 +1,326 @@
+// Each worker's own CPU per request inside workerd, without HTTP around it: the quiet
+// complement of bench/run.mjs, whose wrk runs on this 2-core VM vary by ±150 µs/request.
+//
+//   bash scripts/build.sh && bash scripts/node.sh bench/handler.mjs [options]
+//
+// Every contender runs in its own workerd process (Miniflare 4), wrapped by a small driver
+// worker. One HTTP request tells the driver to call the contender's `fetch(request, env, ctx)`
+// N times in a loop, each time with a fresh Request (the workload's URL and headers), awaiting
+// the response and reading its body. The global `fetch` is replaced during the loop by an
+// in-isolate stand-in that answers the certs URL with the JWKS and anything else with a small
+// 200, so no socket, no loopback and no other process is involved. The figure is the workerd
+// process's CPU (schedstat run time of all its threads) over the loop, divided by N; the
+// driver's own share (a Request per call) is the same for every contender, and "over
+// passthrough" subtracts passthrough's figure from the same round.
+//
+// What this leaves out, by design: the runtime's HTTP parsing and the real subrequest (the same
+// for every contender, but growing with the request's size: see BENCHMARKS.md). What it keeps:
+// the JS entry's Headers work, the JS/wasm crossings, the wasm decision, WebCrypto (workerd's own
+// BoringSSL), jose's and hono's code, and the garbage collection all of it causes.
+//
+// Options:
+//   --rounds N       rounds, every contender once per round, alternating [7]
+//   --calls N        calls per measured loop for steady workloads [20000]
+//   --miss-calls N   calls per loop for ruf-access-miss (each a never-seen token) [3000]
+//   --only a,b       only these contenders (passthrough is always added)
+//   --variant N=DIR[@C]  also run contender C [ruf-header] as N with the worker built in DIR
+//                    (DIR/index.js + its wasm, inside this repository): compares builds; repeatable
+//   --out FILE       results JSON [bench/results/handler.json] (+ .md beside it)
+//
+// Contenders: passthrough, ruf-header, ruf-access, ruf-access-miss (a never-seen token per call,
+// valid session cookie; 4,000 tokens cycled, more than the 1,024-entry verified-token cache, so
+// no call is a hit), jose-documented, jose-hoisted, hono-access (bench/workers/*.js).
+// Before the rounds, each contender's loop is checked: every response 200 with the expected
+// user at the origin stand-in, Set-Cookie and JWKS fetches only where expected.
+
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
+import { children, cpuOf, median } from "./lib/proc.mjs";
+import { AUD, ISSUER, makeKey, writeTokens } from "./lib/tokens.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const BENCH = path.join(ROOT, "bench");
+const OUT_DIR = path.join(BENCH, "build", "handler");
+
+const opts = { rounds: 7, calls: 20000, missCalls: 3000, only: null, variants: [], out: path.join(BENCH, "results", "handler.json") };
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i];
+  const v = () => process.argv[++i];
+  if (a === "--rounds") opts.rounds = Number(v());
+  else if (a === "--calls") opts.calls = Number(v());
+  else if (a === "--miss-calls") opts.missCalls = Number(v());
+  else if (a === "--only") opts.only = v().split(",");
+  else if (a === "--variant") {
+    const m = /^([\w.-]+)=([^@]+)(?:@([\w-]+))?$/.exec(v() ?? "");
+    if (!m) throw new Error("--variant: expected NAME=DIR[@CONTENDER]");
+    opts.variants.push({ name: m[1], dir: path.resolve(m[2]), base: m[3] ?? "ruf-header" });
+  } else if (a === "--out") opts.out = path.resolve(v());
+  else throw new Error(`unknown option ${a}`);
+}
+
+const USER = "ann@example.com";
+const EMAIL_HEADER = "Cf-Access-Authenticated-User-Email";
+const JWT_HEADER = "Cf-Access-Jwt-Assertion";
+const SECRET_HEADER = "X-Gateway-Secret";
+const GATEWAY_SECRET = "bench-gateway-secret-0123456789";
+const SESSION_SECRET = "bench-session-secret-0123456789abcdef0123456789";
+const ORIGIN_URL = "http://origin.bench";
+const URL_IN = "https://app.example.com/app/resource?id=42&q=bench";
+const MISS_TOKENS = 4000;
+// What wrk sends besides the workload's own headers (bench/run.mjs).
+const COMMON = { host: "app.example.com", accept: "*/*", "user-agent": "wrk" };
+
+const HEADER_VARS = { AUTH_FILTERS: "session,gateway_secret,remote_user", GATEWAY_SECRET, SESSION_SECRET, ORIGIN_URL };
+const ACCESS_VARS = {
+  AUTH_FILTERS: "session,gateway_jwt,remote_user",
+  ACCESS_TEAM_DOMAIN: "myteam.cloudflareaccess.com",
+  ACCESS_AUD: AUD,
+  SESSION_SECRET,
+  ORIGIN_URL,
+};
+const JOSE_VARS = { TEAM_DOMAIN: ISSUER, POLICY_AUD: AUD, ORIGIN_URL };
+
+// The driver: calls the contender N times with the global fetch stood in for.
+const DRIVER = `
+let spec = null;
+let tokens = [];
+export function driver(target) {
+  return {
+    async fetch(request, env, ctx) {
+      const url = new URL(request.url);
+      if (url.pathname === "/setup") {
+        const body = await request.json();
+        spec = body.spec;
+        tokens = body.tokens ?? tokens;
+        return new Response("ok");
+      }
+      const n = Number(url.searchParams.get("n"));
+      const real = globalThis.fetch;
+      const seen = { origin: 0, jwks: 0, users: {}, urls: {} };
+      globalThis.fetch = async (input, init) => {
+        const target = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+        if (target.endsWith("/cdn-cgi/access/certs")) {
+          seen.jwks += 1;
+          return new Response(spec.jwks, { headers: { "content-type": "application/json" } });
+        }
+        seen.origin += 1;
+        const user = new Headers(init?.headers ?? input.headers).get("x-remote-user");
+        seen.users[user] = (seen.users[user] ?? 0) + 1;
+        seen.urls[target] = (seen.urls[target] ?? 0) + 1;
+        return new Response("ok\\n", { headers: { "content-type": "text/plain" } });
+      };
+      const statuses = {};
+      let setCookie = 0;
+      let lastCookie = null;
+      try {
+        for (let i = 0; i < n; i++) {
+          const headers = new Headers(spec.headers);
+          if (tokens.length) headers.set(spec.tokenHeader, tokens[i % tokens.length]);
+          const response = await target.fetch(new Request(spec.url, { headers }), env, ctx);
+          await response.arrayBuffer();
+          statuses[response.status] = (statuses[response.status] ?? 0) + 1;
+          const c = response.headers.get("set-cookie");
+          if (c !== null) {
+            setCookie += 1;
+            lastCookie = c;
+          }
+        }
+      } finally {
+        globalThis.fetch = real;
+      }
+      return Response.json({ statuses, setCookie, lastCookie, ...seen });
+    },
+  };
+}
+`;
+
+function contenders() {
+  const access = { ...COMMON, [JWT_HEADER]: null, [EMAIL_HEADER]: USER };
+  const header = { ...COMMON, [EMAIL_HEADER]: USER, [SECRET_HEADER]: GATEWAY_SECRET };
+  const list = [
+    { name: "passthrough", script: "passthrough.js", vars: { ORIGIN_URL }, headers: access, user: null },
+    { name: "ruf-header", script: "ruf", vars: HEADER_VARS, headers: header, login: true },
+    { name: "ruf-access", script: "ruf", vars: ACCESS_VARS, headers: access, login: true },
+    { name: "ruf-access-miss", script: "ruf", vars: ACCESS_VARS, headers: access, login: true, miss: true },
+    { name: "jose-documented", script: "jose-documented.js", vars: JOSE_VARS, headers: access, jwksPerCall: true },
+    { name: "jose-hoisted", script: "jose-hoisted.js", vars: JOSE_VARS, headers: access },
+    { name: "hono-access", script: "hono-access.js", vars: { ORIGIN_URL }, headers: access },
+  ];
+  for (const v of opts.variants) {
+    const base = list.find((c) => c.name === v.base);
+    if (!base || base.script !== "ruf") throw new Error(`--variant ${v.name}: no ruf contender ${v.base}`);
+    list.push({ ...base, name: v.name, dir: v.dir });
+  }
+  const keep = [...(opts.only ?? []), ...opts.variants.map((v) => v.name)];
+  return opts.only ? list.filter((c) => c.name === "passthrough" || keep.includes(c.name)) : list;
+}
+
+/** The driver + contender as one module in bench/build/handler (JS contenders bundled). */
+function driverModule(c) {
+  mkdirSync(OUT_DIR, { recursive: true });
+  const file = path.join(OUT_DIR, `${c.name}.js`);
+  if (c.script === "ruf") {
+    // Not bundled: build/index.js imports its wasm, which Miniflare loads as CompiledWasm.
+    const built = path.relative(OUT_DIR, path.join(c.dir ?? path.join(ROOT, "build"), "index.js"));
+    writeFileSync(file, `import target from ${JSON.stringify(built)};\n${DRIVER}\nexport default driver(target);\n`);
+    return file;
+  }
+  const entry = path.join(OUT_DIR, `${c.name}.entry.js`);
+  writeFileSync(
+    entry,
+    `import target from ${JSON.stringify(path.join(BENCH, "workers", c.script))};\n${DRIVER}\nexport default driver(target);\n`,
+  );
+  const r = spawnSync(
+    path.join(ROOT, "node_modules/.bin/esbuild"),
+    [entry, "--bundle", "--format=esm", "--platform=browser", "--conditions=workerd,worker,browser", `--outfile=${file}`, "--log-level=warning"],
+    { encoding: "utf8" },
+  );
+  if (r.status !== 0) throw new Error(`esbuild ${c.name}: ${r.stderr}`);
+  return file;
+}
+
+async function start(c) {
+  const before = children();
+  const mf = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    modulesRoot: ROOT,
+    workers: [
+      {
+        name: c.name,
+        modules: true,
+        // Miniflare resolves module paths from the working directory.
+        scriptPath: path.relative(process.cwd(), driverModule(c)),
+        modulesRules: [
+          { type: "ESModule", include: ["**/*.js"] },
+          { type: "CompiledWasm", include: ["**/*.wasm"] },
+        ],
+        compatibilityDate: "2026-07-01",
+        bindings: c.vars,
+        kvNamespaces: ["USERS"],
+      },
+    ],
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  const fresh = [...children()].filter(([pid, name]) => !before.has(pid) && name === "workerd");
+  if (fresh.length !== 1) throw new Error(`${c.name}: expected one new workerd child, found ${fresh.length}`);
+  return { mf, url, pid: fresh[0][0] };
+}
+
+async function setup(inst, spec, tokens) {
+  const r = await fetch(`${inst.url}/setup`, { method: "POST", body: JSON.stringify({ spec, tokens }) });
+  if (!r.ok) throw new Error(`setup: ${r.status} ${await r.text()}`);
+}
+
+async function loop(inst, n) {
+  const r = await fetch(`${inst.url}/run?n=${n}`);
+  const text = await r.text();
+  if (!r.ok) throw new Error(`run: ${r.status} ${text}`);
+  return JSON.parse(text);
+}
+
+/** Problems in one loop's tally, as strings (none: the loop did what the workload says). */
+function check(c, n, t, { warmup = false } = {}) {
+  const p = [];
+  if (t.statuses[200] !== n) p.push(`statuses ${JSON.stringify(t.statuses)}`);
+  if (t.origin !== n) p.push(`origin saw ${t.origin} of ${n}`);
+  const want = c.user === null ? "null" : USER;
+  if (t.users[want] !== n) p.push(`users ${JSON.stringify(t.users)}`);
+  if (t.urls[ORIGIN_URL + "/app/resource?id=42&q=bench"] !== n) p.push(`urls ${JSON.stringify(t.urls)}`);
+  if (t.setCookie !== 0) p.push(`${t.setCookie} Set-Cookie`);
+  // The first loop may fetch the key set once (the isolate's first verify).
+  const jwks = c.jwksPerCall ? n : 0;
+  if (t.jwks !== jwks && !(warmup && t.jwks === jwks + 1)) p.push(`${t.jwks} JWKS fetches`);
+  return p;
+}
+
+async function main() {
+  const key = makeKey();
+  const jwks = JSON.stringify(key.jwks);
+  const tokenFile = path.join(BENCH, "build", "handler-tokens.txt");
+  mkdirSync(path.dirname(tokenFile), { recursive: true });
+  await writeTokens(tokenFile, key.privatePem, USER, MISS_TOKENS + 1);
+  const all = readFileSync(tokenFile, "utf8").trim().split("\n");
+  const steadyToken = all[MISS_TOKENS];
+  const missTokens = all.slice(0, MISS_TOKENS);
+
+  const list = contenders();
+  const insts = new Map();
+  try {
+    for (const c of list) {
+      const inst = await start(c);
+      insts.set(c.name, inst);
+      const headers = { ...c.headers };
+      if (JWT_HEADER in headers) headers[JWT_HEADER] = steadyToken;
+      const spec = { url: URL_IN, headers, jwks, tokenHeader: JWT_HEADER };
+      if (c.login) {
+        // One call without a cookie logs in; the workload then carries the session cookie.
+        await setup(inst, spec, []);
+        const t = await loop(inst, 1);
+        if (t.statuses[200] !== 1 || t.setCookie !== 1) throw new Error(`${c.name}: login failed: ${JSON.stringify(t)}`);
+        spec.headers = { ...headers, cookie: t.lastCookie.split(";")[0] };
+        c.user = USER;
+      } else if (c.user === undefined) {
+        c.user = USER;
+      }
+      await setup(inst, spec, c.miss ? missTokens : []);
+      c.n = c.miss ? opts.missCalls : opts.calls;
+      // Warm-up (JIT, caches: for -miss the first pass fills the cache, which later passes evict).
+      const t = await loop(inst, c.n);
+      const problems = check(c, c.n, t, { warmup: true });
+      if (problems.length) throw new Error(`${c.name}: ${problems.join("; ")}`);
+      console.error(`${c.name}: ready (workerd pid ${inst.pid})`);
+    }
+    const runs = [];
+    for (let round = 0; round < opts.rounds; round++) {
+      for (const c of list) {
+        const inst = insts.get(c.name);
+        const before = cpuOf(inst.pid).sched;
+        const t = await loop(inst, c.n);
+        const ns = cpuOf(inst.pid).sched - before;
+        const problems = check(c, c.n, t);
+        runs.push({ round, name: c.name, n: c.n, cpuUs: ns / 1000 / c.n, problems });
+      }
+      console.error(`round ${round + 1}/${opts.rounds} done`);
+    }
+    const rows = list.map((c) => {
+      const mine = runs.filter((r) => r.name === c.name);
+      const over = mine.map((r) => r.cpuUs - runs.find((p) => p.round === r.round && p.name === "passthrough").cpuUs);
+      return {
+        name: c.name,
+        calls: c.n,
+        cpuUs: median(mine.map((r) => r.cpuUs)),
+        min: Math.min(...mine.map((r) => r.cpuUs)),
+        max: Math.max(...mine.map((r) => r.cpuUs)),
+        overUs: median(over),
+        overMin: Math.min(...over),
+        overMax: Math.max(...over),
+        problems: mine.flatMap((r) => r.problems),
+      };
+    });
+    const f = (x) => x.toFixed(1);
+    const table = [
+      "| contender | calls/loop | CPU µs/call (min–max) | over passthrough µs (min–max) |",
+      "| --- | ---: | ---: | ---: |",
+      ...rows.map((r) => `| \`${r.name}\` | ${r.calls} | ${f(r.cpuUs)} (${f(r.min)}–${f(r.max)}) | ${r.name === "passthrough" ? "–" : `${f(r.overUs)} (${f(r.overMin)}–${f(r.overMax)})`} |`),
+    ].join("\n");
+    const workerd = JSON.parse(readFileSync(path.join(ROOT, "node_modules/workerd/package.json"), "utf8")).version;
+    const note =
+      `Medians of ${opts.rounds} rounds, contenders alternating; workerd ${workerd}; ${cpus().length} × ${cpus()[0]?.model.trim()}; node ${process.version}. ` +
+      `CPU = the contender's workerd process per call of its fetch handler, global fetch stood in for inside the isolate.`;
+    const problems = rows.flatMap((r) => r.problems.map((p) => `${r.name}: ${p}`));
+    const md = `${table}\n\n${note}\n\n${problems.length ? `Problems seen:\n${problems.map((p) => `- ${p}`).join("\n")}` : "No problems seen."}\n`;
+    mkdirSync(path.dirname(opts.out), { recursive: true });
+    writeFileSync(opts.out, JSON.stringify({ date: new Date().toISOString(), opts, rows, runs }, null, 2));
+    writeFileSync(opts.out.replace(/\.json$/, ".md"), md);
+    console.log(md);
+  } finally {
+    for (const inst of insts.values()) await inst.mf.dispose();
+  }
+}
+
+await main();
