@@ -34,7 +34,7 @@
 // user at the origin stand-in, Set-Cookie and JWKS fetches only where expected.
 
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, mkdirSync, rmSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -71,6 +71,8 @@ const SESSION_SECRET = "bench-session-secret-0123456789abcdef0123456789";
 const ORIGIN_URL = "http://origin.bench";
 const URL_IN = "https://app.example.com/app/resource?id=42&q=bench";
 const MISS_TOKENS = 4000;
+// The headers the chain reads in both modes (its plan; src/wire.rs): what the entry passes in.
+const READ = ["cookie", "x-gateway-secret", "cf-access-jwt-assertion", "cf-access-authenticated-user-email"];
 // What wrk sends besides the workload's own headers (bench/run.mjs).
 const COMMON = { host: "app.example.com", accept: "*/*", "user-agent": "wrk" };
 
@@ -138,6 +140,55 @@ export function driver(target) {
 }
 `;
 
+// The decision driver: the shipped glue's `configure` once, then `handle(url, lines)` N times,
+// exactly the strings the entry would pass (bench/wasm-call.mjs does the same in Node).
+const DECISION = `
+let spec = null;
+let tokens = [];
+let configured = false;
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname === "/setup") {
+      const body = await request.json();
+      spec = body.spec;
+      tokens = body.tokens ?? tokens;
+      return new Response("ok");
+    }
+    const n = Number(url.searchParams.get("n"));
+    const real = globalThis.fetch;
+    const seen = { origin: 0, jwks: 0 };
+    globalThis.fetch = async () => {
+      seen.jwks += 1;
+      return new Response(spec.jwks, { headers: { "content-type": "application/json" } });
+    };
+    let forwarded = 0;
+    let setCookie = 0;
+    let lastCookie = null;
+    try {
+      if (!configured) {
+        configure(env);
+        configured = true;
+      }
+      for (let i = 0; i < n; i++) {
+        const lines = tokens.length ? spec.lines + spec.tokenHeader.toLowerCase() + "\\t" + tokens[i % tokens.length] + "\\n" : spec.lines;
+        let reply = handle(spec.url, lines);
+        if (typeof reply !== "string") reply = await reply;
+        const [kind, , cookie] = reply.split("\\n", 3);
+        if (kind === "F") forwarded += 1;
+        if (cookie !== "") {
+          setCookie += 1;
+          lastCookie = cookie;
+        }
+      }
+    } finally {
+      globalThis.fetch = real;
+    }
+    return Response.json({ statuses: { 200: forwarded }, setCookie, lastCookie, ...seen });
+  },
+};
+`;
+
 function contenders() {
   const access = { ...COMMON, [JWT_HEADER]: null, [EMAIL_HEADER]: USER };
   const header = { ...COMMON, [EMAIL_HEADER]: USER, [SECRET_HEADER]: GATEWAY_SECRET };
@@ -146,6 +197,10 @@ function contenders() {
     { name: "ruf-header", script: "ruf", vars: HEADER_VARS, headers: header, login: true },
     { name: "ruf-access", script: "ruf", vars: ACCESS_VARS, headers: access, login: true },
     { name: "ruf-access-miss", script: "ruf", vars: ACCESS_VARS, headers: access, login: true, miss: true },
+    // The wasm decision alone, without Request, Headers or fetch: the quiet part of the above.
+    { name: "ruf-header/decision", script: "ruf", decision: true, vars: HEADER_VARS, headers: header, login: true },
+    { name: "ruf-access/decision", script: "ruf", decision: true, vars: ACCESS_VARS, headers: access, login: true },
+    { name: "ruf-access-miss/decision", script: "ruf", decision: true, vars: ACCESS_VARS, headers: access, login: true, miss: true },
     { name: "jose-documented", script: "jose-documented.js", vars: JOSE_VARS, headers: access, jwksPerCall: true },
     { name: "jose-hoisted", script: "jose-hoisted.js", vars: JOSE_VARS, headers: access },
     { name: "hono-access", script: "hono-access.js", vars: { ORIGIN_URL }, headers: access },
@@ -162,7 +217,18 @@ function contenders() {
 /** The driver + contender as one module in bench/build/handler (JS contenders bundled). */
 function driverModule(c) {
   mkdirSync(OUT_DIR, { recursive: true });
-  const file = path.join(OUT_DIR, `${c.name}.js`);
+  const file = path.join(OUT_DIR, `${c.name.replace("/", "-")}.js`);
+  if (c.decision) {
+    // The glue imports "./index_bg.wasm": a copy of both, side by side.
+    const built = c.dir ?? path.join(ROOT, "build");
+    const glue = path.join(OUT_DIR, `${c.name.replace("/", "-")}-glue`);
+    rmSync(glue, { recursive: true, force: true });
+    cpSync(path.join(built, "glue"), glue, { recursive: true });
+    copyFileSync(path.join(built, "index_bg.wasm"), path.join(glue, "index_bg.wasm"));
+    const from = `./${path.basename(glue)}/index.js`;
+    writeFileSync(file, `import { configure, handle } from ${JSON.stringify(from)};\n${DECISION}`);
+    return file;
+  }
   if (c.script === "ruf") {
     // Not bundled: build/index.js imports its wasm, which Miniflare loads as CompiledWasm.
     const built = path.relative(OUT_DIR, path.join(c.dir ?? path.join(ROOT, "build"), "index.js"));
@@ -227,10 +293,12 @@ async function loop(inst, n) {
 function check(c, n, t, { warmup = false } = {}) {
   const p = [];
   if (t.statuses[200] !== n) p.push(`statuses ${JSON.stringify(t.statuses)}`);
-  if (t.origin !== n) p.push(`origin saw ${t.origin} of ${n}`);
-  const want = c.user === null ? "null" : USER;
-  if (t.users[want] !== n) p.push(`users ${JSON.stringify(t.users)}`);
-  if (t.urls[ORIGIN_URL + "/app/resource?id=42&q=bench"] !== n) p.push(`urls ${JSON.stringify(t.urls)}`);
+  if (!c.decision) {
+    if (t.origin !== n) p.push(`origin saw ${t.origin} of ${n}`);
+    const want = c.user === null ? "null" : USER;
+    if (t.users[want] !== n) p.push(`users ${JSON.stringify(t.users)}`);
+    if (t.urls[ORIGIN_URL + "/app/resource?id=42&q=bench"] !== n) p.push(`urls ${JSON.stringify(t.urls)}`);
+  }
   if (t.setCookie !== 0) p.push(`${t.setCookie} Set-Cookie`);
   // The first loop may fetch the key set once (the isolate's first verify).
   const jwks = c.jwksPerCall ? n : 0;
@@ -257,12 +325,21 @@ async function main() {
       const headers = { ...c.headers };
       if (JWT_HEADER in headers) headers[JWT_HEADER] = steadyToken;
       const spec = { url: URL_IN, headers, jwks, tokenHeader: JWT_HEADER };
+      // The decision driver gets the lines the entry would send: the plan's headers, lower-case.
+      const asLines = (h, token = true) =>
+        Object.entries(h)
+          .filter(([k, v]) => v !== null && READ.includes(k.toLowerCase()) && (token || k !== JWT_HEADER))
+          .map(([k, v]) => `${k.toLowerCase()}\t${v}\n`)
+          .join("");
+      if (c.decision) spec.lines = asLines(headers);
       if (c.login) {
         // One call without a cookie logs in; the workload then carries the session cookie.
         await setup(inst, spec, []);
         const t = await loop(inst, 1);
         if (t.statuses[200] !== 1 || t.setCookie !== 1) throw new Error(`${c.name}: login failed: ${JSON.stringify(t)}`);
         spec.headers = { ...headers, cookie: t.lastCookie.split(";")[0] };
+        // -miss: the driver appends a never-seen token to every call's lines.
+        if (c.decision) spec.lines = asLines(spec.headers, !c.miss);
         c.user = USER;
       } else if (c.user === undefined) {
         c.user = USER;

@@ -1,7 +1,8 @@
 // The worker's per-request wasm work, timed in V8 (Node) without HTTP around it: the same
 // build/ the worker ships, the entry's two exports, the same strings the entry passes.
 //
-//   bash scripts/build.sh && bash scripts/node.sh bench/wasm-call.mjs [--iterations N]
+//   bash scripts/build.sh && bash scripts/node.sh bench/wasm-call.mjs [--iterations N] [--only W,...]
+//                                                               [--dir DIR]  (a build, default build/)
 //
 // Workloads (wall clock and process CPU per call, each the median of 7 rounds of N calls after
 // a warm-up round):
@@ -25,16 +26,21 @@ import { AUD, accessToken, makeKey } from "./lib/tokens.mjs";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const argIndex = process.argv.indexOf("--iterations");
 const N = argIndex > 0 ? Number(process.argv[argIndex + 1]) : 20000;
+const onlyIndex = process.argv.indexOf("--only");
+const only = onlyIndex > 0 ? process.argv[onlyIndex + 1].split(",") : null;
+const dirIndex = process.argv.indexOf("--dir");
+const BUILD = dirIndex > 0 ? path.resolve(process.argv[dirIndex + 1]) : path.join(ROOT, "build");
+const wanted = (...names) => only === null || names.some((n) => only.includes(n));
 
 /** One fresh instance of the shipped glue + wasm (the module's own state is per instance):
  * a copy of build/glue in bench/build/wasm-call/TAG whose wasm import Node can load. */
 async function instance(tag) {
   const dir = path.join(ROOT, "bench/build/wasm-call", tag);
   rmSync(dir, { recursive: true, force: true });
-  cpSync(path.join(ROOT, "build/glue"), dir, { recursive: true });
+  cpSync(path.join(BUILD, "glue"), dir, { recursive: true });
   const glue = readFileSync(path.join(dir, "index.js"), "utf8").replace(
     /^import wasmModule from "\.\/index_bg\.wasm";/m,
-    `import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";\nconst wasmModule = new WebAssembly.Module(readFileSync(${JSON.stringify(path.join(ROOT, "build/index_bg.wasm"))}));`,
+    `import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";\nconst wasmModule = new WebAssembly.Module(readFileSync(${JSON.stringify(path.join(BUILD, "index_bg.wasm"))}));`,
   );
   writeFileSync(path.join(dir, "index.mjs"), glue);
   return import(pathToFileURL(path.join(dir, "index.mjs")).href);
@@ -108,7 +114,7 @@ const results = {};
 const now = Math.floor(Date.now() / 1000);
 const pk = createPrivateKey(key.privatePem);
 
-{
+if (wanted("header-steady")) {
   const wasm = await instance("header");
   wasm.configure(headerEnv());
   const base = { "Cf-Access-Authenticated-User-Email": USER, "X-Gateway-Secret": SECRET };
@@ -116,21 +122,23 @@ const pk = createPrivateKey(key.privatePem);
   const ls = lines({ ...base, Cookie: cookie });
   results["header-steady"] = await time(N, () => call(wasm, ls));
 }
-{
+if (wanted("access-steady", "access-miss")) {
   const wasm = await instance("access");
   wasm.configure(accessEnv());
   const token = accessToken(pk, USER, { jti: "steady", iat: now - 5 });
   const base = { "Cf-Access-Jwt-Assertion": token, "Cf-Access-Authenticated-User-Email": USER };
   const cookie = cookieOf(await call(wasm, lines(base)));
-  results["access-steady"] = await time(N, () => call(wasm, lines({ ...base, Cookie: cookie })));
+  if (wanted("access-steady")) results["access-steady"] = await time(N, () => call(wasm, lines({ ...base, Cookie: cookie })));
   // Distinct tokens, signed before timing (node:crypto, ~1 ms each).
+  if (wanted("access-miss")) {
   const m = Math.max(200, Math.floor(N / 20));
   const tokens = Array.from({ length: m * 8 }, (_, i) => accessToken(pk, USER, { jti: `m${i}`, iat: now - 5 - (i % 60) }));
   results["access-miss"] = await time(m, (i) =>
     call(wasm, lines({ "Cf-Access-Jwt-Assertion": tokens[i], "Cf-Access-Authenticated-User-Email": USER, Cookie: cookie })),
   );
+  }
 }
-{
+if (wanted("session-miss")) {
   // Fresh session cookies: log in 8·m users on one instance, then present each cookie once.
   const wasm = await instance("session-miss");
   wasm.configure(headerEnv());

@@ -24,7 +24,7 @@ sed -i 's/^import source /import /' build/glue/index.js
 
 strip=(--strip-debug --strip-producers)
 if [ "${KEEP_NAMES:-0}" = 1 ]; then strip=(--debuginfo); fi
-node_modules/.bin/wasm-opt build/glue/index_bg.wasm -o build/index_bg.wasm -Oz "${strip[@]}" \
+node_modules/.bin/wasm-opt build/glue/index_bg.wasm -o build/index_bg.wasm "-${WASM_OPT_LEVEL:-Oz}" "${strip[@]}" \
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-bulk-memory --enable-multivalue --enable-reference-types
 rm build/glue/index_bg.wasm
