@@ -55,7 +55,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === "--miss-calls") opts.missCalls = Number(v());
   else if (a === "--only") opts.only = v().split(",");
   else if (a === "--variant") {
-    const m = /^([\w.-]+)=([^@]+)(?:@([\w-]+))?$/.exec(v() ?? "");
+    const m = /^([\w.-]+)=([^@]+)(?:@([\w/-]+))?$/.exec(v() ?? "");
     if (!m) throw new Error("--variant: expected NAME=DIR[@CONTENDER]");
     opts.variants.push({ name: m[1], dir: path.resolve(m[2]), base: m[3] ?? "ruf-header" });
   } else if (a === "--out") opts.out = path.resolve(v());

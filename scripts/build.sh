@@ -5,7 +5,9 @@
 # The steps worker-build would take, with our own entry instead of its generic one (whose
 # per-request Proxy/class wrapping and `request.cf` read cost more than the filter), and the
 # local wasm-bindgen, wasm-opt and esbuild (worker-build would download them):
-#   cargo build → wasm-bindgen (module target) → wasm-opt -Oz → esbuild.
+#   cargo build → wasm-bindgen (module target) → wasm-opt -Os → esbuild.
+# WASM_OPT_LEVEL=Oz (or O3, …) changes wasm-opt's level, for size/speed experiments; the
+# Rust side follows Cargo.toml's release profile (CARGO_PROFILE_RELEASE_OPT_LEVEL overrides).
 # KEEP_NAMES=1 keeps the wasm "name" section, so CPU profiles (bench/profile.mjs) name Rust
 # functions.
 set -euo pipefail
@@ -24,7 +26,7 @@ sed -i 's/^import source /import /' build/glue/index.js
 
 strip=(--strip-debug --strip-producers)
 if [ "${KEEP_NAMES:-0}" = 1 ]; then strip=(--debuginfo); fi
-node_modules/.bin/wasm-opt build/glue/index_bg.wasm -o build/index_bg.wasm "-${WASM_OPT_LEVEL:-Oz}" "${strip[@]}" \
+node_modules/.bin/wasm-opt build/glue/index_bg.wasm -o build/index_bg.wasm "-${WASM_OPT_LEVEL:-Os}" "${strip[@]}" \
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-bulk-memory --enable-multivalue --enable-reference-types
 rm build/glue/index_bg.wasm
