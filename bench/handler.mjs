@@ -22,6 +22,9 @@
 //   --rounds N       rounds, every contender once per round, alternating [7]
 //   --calls N        calls per measured loop for steady workloads [20000]
 //   --miss-calls N   calls per loop for ruf-access-miss (each a never-seen token) [3000]
+//   --real-fetch     the origin subrequest really goes out, to an outbound service answered
+//                    by this script (Node, over loopback): adds the subrequest's cost in workerd
+//   --pin            pin every workerd to CPU 0 and this process to CPU 1
 //   --only a,b       only these contenders (passthrough is always added)
 //   --variant N=DIR[@C]  also run contender C [ruf-header] as N with the worker built in DIR
 //                    (DIR/index.js + its wasm, inside this repository): compares builds; repeatable
@@ -49,13 +52,15 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BENCH = path.join(ROOT, "bench");
 const OUT_DIR = path.join(BENCH, "build", "handler");
 
-const opts = { rounds: 7, calls: 20000, missCalls: 3000, only: null, variants: [], out: path.join(BENCH, "results", "handler.json") };
+const opts = { realFetch: false, rounds: 7, calls: 20000, missCalls: 3000, only: null, variants: [], out: path.join(BENCH, "results", "handler.json") };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   const v = () => process.argv[++i];
   if (a === "--rounds") opts.rounds = Number(v());
   else if (a === "--calls") opts.calls = Number(v());
   else if (a === "--miss-calls") opts.missCalls = Number(v());
+  else if (a === "--real-fetch") opts.realFetch = true;
+  else if (a === "--pin") opts.pin = true;
   else if (a === "--only") opts.only = v().split(",");
   else if (a === "--variant") {
     const m = /^([\w.-]+)=([^@]+)(?:@([\w/-]+))?$/.exec(v() ?? "");
@@ -116,6 +121,8 @@ export function driver(target) {
         const user = new Headers(init?.headers ?? input.headers).get("x-remote-user");
         seen.users[user] = (seen.users[user] ?? 0) + 1;
         seen.urls[target] = (seen.urls[target] ?? 0) + 1;
+        // --real-fetch: the subrequest really goes out (to this script's outbound service).
+        if (spec.realFetch) return real(input, init);
         return new Response("ok\\n", { headers: { "content-type": "text/plain" } });
       };
       const statuses = {};
@@ -274,13 +281,20 @@ async function start(c) {
         compatibilityDate: "2026-07-01",
         bindings: c.vars,
         kvNamespaces: ["USERS"],
+        ...(opts.realFetch ? { outboundService: () => new Response("ok\n", { headers: { "content-type": "text/plain" } }) } : {}),
       },
     ],
   });
   const url = (await mf.ready).toString().replace(/\/$/, "");
   const fresh = [...children()].filter(([pid, name]) => !before.has(pid) && name === "workerd");
   if (fresh.length !== 1) throw new Error(`${c.name}: expected one new workerd child, found ${fresh.length}`);
+  if (opts.pin) pin(fresh[0][0], "0");
   return { mf, url, pid: fresh[0][0] };
+}
+
+function pin(pid, cpu) {
+  const r = spawnSync("taskset", ["-a", "-p", "-c", cpu, String(pid)], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`taskset ${pid}: ${r.stderr}`);
 }
 
 async function setup(inst, spec, tokens) {
@@ -323,6 +337,7 @@ async function main() {
   const missTokens = all.slice(0, MISS_TOKENS);
 
   const list = contenders();
+  if (opts.pin) pin(process.pid, "1");
   const insts = new Map();
   try {
     for (const c of list) {
@@ -330,7 +345,7 @@ async function main() {
       insts.set(c.name, inst);
       const headers = { ...c.headers };
       if (JWT_HEADER in headers) headers[JWT_HEADER] = steadyToken;
-      const spec = { url: URL_IN, headers, jwks, tokenHeader: JWT_HEADER };
+      const spec = { url: URL_IN, headers, jwks, tokenHeader: JWT_HEADER, realFetch: opts.realFetch };
       // The decision driver gets the lines the entry would send: the plan's headers, lower-case.
       const asLines = (h, token = true) =>
         Object.entries(h)

@@ -8,7 +8,8 @@
 //   --duration S        seconds per measured wrk run [4]
 //   --warmup S          seconds of the unrecorded wrk run before each measured one [1]
 //   --prime S           seconds of one unrecorded run per contender before round 1 (JIT) [2]
-//   --rounds N          rounds; each round runs every contender once, in order [3]
+//   --rounds N          rounds; each round runs every contender once, the order rotated by one
+//                       each round [3]
 //   --connections N     wrk connections [8]
 //   --threads N         wrk threads [2]
 //   --count-duration S  seconds of each KV-counting run (0 skips them) [2]
@@ -489,10 +490,13 @@ async function main() {
     log(`primed every contender for ${opts.prime} s`);
   }
 
-  // Measured rounds: A B C ... A B C ...
+  // Measured rounds, the order rotated by one each round (A B C, B C A, C A B, ...): every
+  // contender alternates with the others, and none always runs right after passthrough (an
+  // A/A copy of passthrough in that slot measured 0.93-0.97x in earlier runs).
   const runs = Object.fromEntries(resolved.map((c) => [c.name, []]));
   for (let round = 1; round <= opts.rounds; round++) {
-    for (const c of resolved) {
+    const shift = (round - 1) % resolved.length;
+    for (const c of [...resolved.slice(shift), ...resolved.slice(0, shift)]) {
       const inst = instances.get(c.name);
       if (opts.warmup > 0) await measure(c, inst, opts.warmup, wl[c.name]);
       const r = await measure(c, inst, opts.duration, wl[c.name]);
@@ -705,7 +709,7 @@ function notes(problems, result) {
   const e = result.env;
   const lines = [
     `Medians of ${o.rounds} round(s) of ${o.duration} s (${o.prime ? `after a ${o.prime} s priming run per contender; ` : ""}${o.warmup ? `a ${o.warmup} s warm-up before each run` : "no warm-up"}), wrk -c ${o.connections} -t ${o.threads}, ` +
-      `contenders alternating within each round; one workerd process per contender (${e.workerd}, Miniflare ${e.miniflare}), ` +
+      `contenders alternating, the order rotated by one each round; one workerd process per contender (${e.workerd}, Miniflare ${e.miniflare}), ` +
       `outbound (origin + JWKS) answered in-process by Miniflare's outboundService; ${e.cores} × ${e.cpu}; node ${e.node}.`,
     `CPU = the contender's workerd process (schedstat run time of all its threads) per request; × passthrough and filter CPU (min–max over rounds) compare each run with passthrough's in the same round (ratio of req/s, difference of CPU/req), median over rounds. ` +
       `KV reads/writes per request come from separate ${o.countDuration} s runs against a counting KV service; Set-Cookie/req counts responses carrying one.`,
