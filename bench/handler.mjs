@@ -98,6 +98,9 @@ const JOSE_VARS = { TEAM_DOMAIN: ISSUER, POLICY_AUD: AUD, ORIGIN_URL };
 const DRIVER = `
 let spec = null;
 let tokens = [];
+// Where the next loop starts in \`tokens\`: loops go on through them, so a token comes back only
+// after all the others (more than the verified-token cache holds), whatever N is.
+let next = 0;
 export function driver(target) {
   return {
     async fetch(request, env, ctx) {
@@ -131,7 +134,7 @@ export function driver(target) {
       try {
         for (let i = 0; i < n; i++) {
           const headers = new Headers(spec.headers);
-          if (tokens.length) headers.set(spec.tokenHeader, tokens[i % tokens.length]);
+          if (tokens.length) headers.set(spec.tokenHeader, tokens[(next + i) % tokens.length]);
           const response = await target.fetch(new Request(spec.url, { headers }), env, ctx);
           const body = await response.text();
           if (response.status !== 200 && seen.firstError === undefined) seen.firstError = \`\${i}: \${response.status} \${body.slice(0, 200)}\`;
@@ -144,6 +147,7 @@ export function driver(target) {
         }
       } finally {
         globalThis.fetch = real;
+        next += n;
       }
       return Response.json({ statuses, setCookie, lastCookie, ...seen });
     },
@@ -156,6 +160,9 @@ export function driver(target) {
 const DECISION = `
 let spec = null;
 let tokens = [];
+// Where the next loop starts in \`tokens\`: loops go on through them, so a token comes back only
+// after all the others (more than the verified-token cache holds), whatever N is.
+let next = 0;
 let configured = false;
 export default {
   async fetch(request, env) {
@@ -182,7 +189,7 @@ export default {
         configured = true;
       }
       for (let i = 0; i < n; i++) {
-        const lines = tokens.length ? spec.lines + spec.tokenHeader.toLowerCase() + "\\t" + tokens[i % tokens.length] + "\\n" : spec.lines;
+        const lines = tokens.length ? spec.lines + spec.tokenHeader.toLowerCase() + "\\t" + tokens[(next + i) % tokens.length] + "\\n" : spec.lines;
         let reply = handle(spec.url, lines);
         if (typeof reply !== "string") reply = await reply;
         const [kind, , cookie] = reply.split("\\n", 3);
@@ -194,6 +201,7 @@ export default {
       }
     } finally {
       globalThis.fetch = real;
+      next += n;
     }
     return Response.json({ statuses: { 200: forwarded }, setCookie, lastCookie, ...seen });
   },
@@ -410,7 +418,11 @@ async function main() {
     const workerd = JSON.parse(readFileSync(path.join(ROOT, "node_modules/workerd/package.json"), "utf8")).version;
     const note =
       `Medians of ${opts.rounds} rounds, contenders alternating; workerd ${workerd}; ${cpus().length} × ${cpus()[0]?.model.trim()}; node ${process.version}. ` +
-      `CPU = the contender's workerd process per call of its fetch handler, global fetch stood in for inside the isolate.`;
+      `CPU = the contender's workerd process per call of its fetch handler, ` +
+      (opts.realFetch
+        ? "the origin subrequest real (an outbound service answered by the harness over loopback)"
+        : "global fetch stood in for inside the isolate") +
+      (opts.pin ? "; workerd pinned to CPU 0, the harness to CPU 1." : ".");
     const problems = rows.flatMap((r) => r.problems.map((p) => `${r.name}: ${p}`));
     const md = `${table}\n\n${note}\n\n${problems.length ? `Problems seen:\n${problems.map((p) => `- ${p}`).join("\n")}` : "No problems seen."}\n`;
     mkdirSync(path.dirname(opts.out), { recursive: true });
