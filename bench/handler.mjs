@@ -46,7 +46,20 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { children, cpuOf, median } from "./lib/proc.mjs";
-import { AUD, ISSUER, makeKey, writeTokens } from "./lib/tokens.mjs";
+import {
+  ACCESS_VARS,
+  COMPAT_DATE,
+  EMAIL_HEADER,
+  GATEWAY_SECRET,
+  HEADER_VARS,
+  JOSE_VARS,
+  JWT_HEADER,
+  ORIGIN_URL,
+  PATH,
+  SECRET_HEADER,
+  USER,
+} from "./lib/settings.mjs";
+import { makeKey, writeTokens } from "./lib/tokens.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BENCH = path.join(ROOT, "bench");
@@ -70,47 +83,35 @@ for (let i = 2; i < process.argv.length; i++) {
   else throw new Error(`unknown option ${a}`);
 }
 
-const USER = "ann@example.com";
-const EMAIL_HEADER = "Cf-Access-Authenticated-User-Email";
-const JWT_HEADER = "Cf-Access-Jwt-Assertion";
-const SECRET_HEADER = "X-Gateway-Secret";
-const GATEWAY_SECRET = "bench-gateway-secret-0123456789";
-const SESSION_SECRET = "bench-session-secret-0123456789abcdef0123456789";
-const ORIGIN_URL = "http://origin.bench";
-const URL_IN = "https://app.example.com/app/resource?id=42&q=bench";
+const URL_IN = `https://app.example.com${PATH}`;
 const MISS_TOKENS = 4000;
 // The headers the chain reads in both modes (its plan; src/wire.rs): what the entry passes in.
 const READ = ["cookie", "x-gateway-secret", "cf-access-jwt-assertion", "cf-access-authenticated-user-email"];
 // What wrk sends besides the workload's own headers (bench/run.mjs).
 const COMMON = { host: "app.example.com", accept: "*/*", "user-agent": "wrk" };
 
-const HEADER_VARS = { AUTH_FILTERS: "session,gateway_secret,remote_user", GATEWAY_SECRET, SESSION_SECRET, ORIGIN_URL };
-const ACCESS_VARS = {
-  AUTH_FILTERS: "session,gateway_jwt,remote_user",
-  ACCESS_TEAM_DOMAIN: "myteam.cloudflareaccess.com",
-  ACCESS_AUD: AUD,
-  SESSION_SECRET,
-  ORIGIN_URL,
-};
-const JOSE_VARS = { TEAM_DOMAIN: ISSUER, POLICY_AUD: AUD, ORIGIN_URL };
-
-// The driver: calls the contender N times with the global fetch stood in for.
-const DRIVER = `
+// What both drivers keep between requests: the workload, set by POST /setup, and the tokens.
+const STATE = `
 let spec = null;
 let tokens = [];
 // Where the next loop starts in \`tokens\`: loops go on through them, so a token comes back only
 // after all the others (more than the verified-token cache holds), whatever N is.
 let next = 0;
+async function setup(request) {
+  const body = await request.json();
+  spec = body.spec;
+  tokens = body.tokens ?? tokens;
+  return new Response("ok");
+}
+`;
+
+// The driver: calls the contender N times with the global fetch stood in for.
+const DRIVER = `${STATE}
 export function driver(target) {
   return {
     async fetch(request, env, ctx) {
       const url = new URL(request.url);
-      if (url.pathname === "/setup") {
-        const body = await request.json();
-        spec = body.spec;
-        tokens = body.tokens ?? tokens;
-        return new Response("ok");
-      }
+      if (url.pathname === "/setup") return setup(request);
       const n = Number(url.searchParams.get("n"));
       const real = globalThis.fetch;
       const seen = { origin: 0, jwks: 0, users: {}, urls: {} };
@@ -157,22 +158,12 @@ export function driver(target) {
 
 // The decision driver: the shipped glue's `configure` once, then `handle(url, lines)` N times,
 // exactly the strings the entry would pass (bench/wasm-call.mjs does the same in Node).
-const DECISION = `
-let spec = null;
-let tokens = [];
-// Where the next loop starts in \`tokens\`: loops go on through them, so a token comes back only
-// after all the others (more than the verified-token cache holds), whatever N is.
-let next = 0;
+const DECISION = `${STATE}
 let configured = false;
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
-    if (url.pathname === "/setup") {
-      const body = await request.json();
-      spec = body.spec;
-      tokens = body.tokens ?? tokens;
-      return new Response("ok");
-    }
+    if (url.pathname === "/setup") return setup(request);
     const n = Number(url.searchParams.get("n"));
     const real = globalThis.fetch;
     const seen = { origin: 0, jwks: 0 };
@@ -286,7 +277,7 @@ async function start(c) {
           { type: "ESModule", include: ["**/*.js"] },
           { type: "CompiledWasm", include: ["**/*.wasm"] },
         ],
-        compatibilityDate: "2026-07-01",
+        compatibilityDate: COMPAT_DATE,
         bindings: c.vars,
         kvNamespaces: ["USERS"],
         ...(opts.realFetch ? { outboundService: () => new Response("ok\n", { headers: { "content-type": "text/plain" } }) } : {}),
@@ -325,7 +316,7 @@ function check(c, n, t, { warmup = false } = {}) {
     if (t.origin !== n) p.push(`origin saw ${t.origin} of ${n}`);
     const want = c.user === null ? "null" : USER;
     if (t.users[want] !== n) p.push(`users ${JSON.stringify(t.users)}`);
-    if (t.urls[ORIGIN_URL + "/app/resource?id=42&q=bench"] !== n) p.push(`urls ${JSON.stringify(t.urls)}`);
+    if (t.urls[ORIGIN_URL + PATH] !== n) p.push(`urls ${JSON.stringify(t.urls)}`);
   }
   if (t.setCookie !== 0) p.push(`${t.setCookie} Set-Cookie`);
   // The first loop may fetch the key set once (the isolate's first verify).

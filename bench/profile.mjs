@@ -15,7 +15,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
-import { AUD, ISSUER, makeKey, writeTokens } from "./lib/tokens.mjs";
+import { ACCESS_VARS, GATEWAY_SECRET, HEADER_VARS, USER } from "./lib/settings.mjs";
+import { ISSUER, makeKey, writeTokens } from "./lib/tokens.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const args = Object.fromEntries(
@@ -27,21 +28,10 @@ const seconds = Number(args.seconds ?? 5);
 const interval = Number(args.interval ?? 50);
 const top = Number(args.top ?? 40);
 
-const USER = "ann@example.com";
-const SECRET = "bench-gateway-secret-0123456789";
-const SESSION_SECRET = "bench-session-secret-0123456789abcdef0123456789";
 // header: shared secret + session cookie (steady state). access-miss: Cloudflare Access mode,
 // a never-seen assertion on every request (valid session cookie): the cache-miss path.
 const access = mode === "access-miss";
-const bindings = access
-  ? {
-      AUTH_FILTERS: "session,gateway_jwt,remote_user",
-      ACCESS_TEAM_DOMAIN: "myteam.cloudflareaccess.com",
-      ACCESS_AUD: AUD,
-      SESSION_SECRET,
-      ORIGIN_URL: "http://origin.bench",
-    }
-  : { AUTH_FILTERS: "session,gateway_secret,remote_user", GATEWAY_SECRET: SECRET, SESSION_SECRET, ORIGIN_URL: "http://origin.bench" };
+const bindings = access ? ACCESS_VARS : HEADER_VARS;
 const key = access ? makeKey() : null;
 const tokensFile = path.join(ROOT, "bench/build/profile-tokens.txt");
 if (access) {
@@ -79,7 +69,7 @@ const url = (await mf.ready).toString().replace(/\/$/, "");
 const tokens = access ? readFileSync(tokensFile, "utf8").trim().split("\n") : [];
 const headers = access
   ? { "Cf-Access-Authenticated-User-Email": USER, "Cf-Access-Jwt-Assertion": tokens[0] }
-  : { "Cf-Access-Authenticated-User-Email": USER, "X-Gateway-Secret": SECRET };
+  : { "Cf-Access-Authenticated-User-Email": USER, "X-Gateway-Secret": GATEWAY_SECRET };
 const login = await fetch(url + "/app", { headers });
 const cookie = login.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
 if (login.status !== 200) throw new Error(`login: ${login.status} ${await login.text()}`);

@@ -66,8 +66,21 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { startKvApi } from "../tests/e2e/kv-api.mjs";
-import { AUD, ISSUER, accessToken, makeKey, writeTokens } from "./lib/tokens.mjs";
+import { ISSUER, accessToken, makeKey, writeTokens } from "./lib/tokens.mjs";
 import { CLK_TCK, children, cpuOf, median } from "./lib/proc.mjs";
+import {
+  ACCESS_VARS,
+  COMPAT_DATE,
+  EMAIL_HEADER,
+  GATEWAY_SECRET,
+  HEADER_VARS,
+  JOSE_VARS,
+  JWT_HEADER,
+  ORIGIN_URL,
+  PATH,
+  SECRET_HEADER,
+  USER,
+} from "./lib/settings.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BENCH = path.join(ROOT, "bench");
@@ -137,31 +150,7 @@ function parseArgs(argv) {
 const opts = parseArgs(process.argv.slice(2));
 
 // ---------------------------------------------------------------- fixed inputs
-const USER = "ann@example.com";
-const EMAIL_HEADER = "Cf-Access-Authenticated-User-Email";
-const JWT_HEADER = "Cf-Access-Jwt-Assertion";
-const SECRET_HEADER = "X-Gateway-Secret";
-const GATEWAY_SECRET = "bench-gateway-secret-0123456789";
-const SESSION_SECRET = "bench-session-secret-0123456789abcdef0123456789";
-const ORIGIN_URL = "http://origin.bench";
 const CERTS_URL = `${ISSUER}/cdn-cgi/access/certs`;
-const PATH = "/app/resource?id=42&q=bench";
-const COMPAT_DATE = "2026-07-01";
-
-const HEADER_VARS = {
-  AUTH_FILTERS: "session,gateway_secret,remote_user",
-  GATEWAY_SECRET,
-  SESSION_SECRET,
-  ORIGIN_URL,
-};
-const ACCESS_VARS = {
-  AUTH_FILTERS: "session,gateway_jwt,remote_user",
-  ACCESS_TEAM_DOMAIN: "myteam.cloudflareaccess.com",
-  ACCESS_AUD: AUD,
-  SESSION_SECRET,
-  ORIGIN_URL,
-};
-const JOSE_VARS = { TEAM_DOMAIN: ISSUER, POLICY_AUD: AUD, ORIGIN_URL };
 
 /**
  * name, worker (`ruf` = build/index.js, else a bench/workers/*.js file), vars, login headers

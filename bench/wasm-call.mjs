@@ -21,7 +21,8 @@ import { createServer } from "node:http";
 import { createPrivateKey } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { AUD, accessToken, makeKey } from "./lib/tokens.mjs";
+import { ACCESS_VARS, GATEWAY_SECRET, HEADER_VARS, PATH, USER } from "./lib/settings.mjs";
+import { accessToken, makeKey } from "./lib/tokens.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const argIndex = process.argv.indexOf("--iterations");
@@ -59,27 +60,11 @@ const server = createServer((req, res) => {
 await new Promise((r) => server.listen(0, "127.0.0.1", r));
 const JWKS_URL = `http://127.0.0.1:${server.address().port}/certs`;
 
-const USER = "ann@example.com";
-const SECRET = "bench-gateway-secret-0123456789";
-const SESSION_SECRET = "bench-session-secret-0123456789abcdef0123456789";
-const headerEnv = () => ({
-  AUTH_FILTERS: "session,gateway_secret,remote_user",
-  GATEWAY_SECRET: SECRET,
-  SESSION_SECRET,
-  ORIGIN_URL: "http://origin.bench",
-  USERS: kv(),
-});
-const accessEnv = () => ({
-  AUTH_FILTERS: "session,gateway_jwt,remote_user",
-  ACCESS_TEAM_DOMAIN: "myteam.cloudflareaccess.com",
-  ACCESS_AUD: AUD,
-  JWKS_URL,
-  SESSION_SECRET,
-  ORIGIN_URL: "http://origin.bench",
-  USERS: kv(),
-});
+const headerEnv = () => ({ ...HEADER_VARS, USERS: kv() });
+// Keys from the loopback server above instead of the team domain's certs URL.
+const accessEnv = () => ({ ...ACCESS_VARS, JWKS_URL, USERS: kv() });
 
-const URL_ = "https://app.example.com/app/resource?id=42&q=bench";
+const URL_ = `https://app.example.com${PATH}`;
 const lines = (h) => Object.entries(h).map(([k, v]) => `${k.toLowerCase()}\t${v}\n`).join("");
 const cookieOf = (reply) => /^F\n[^\n]*\n([^;\n]+)/.exec(reply)?.[1];
 
@@ -117,7 +102,7 @@ const pk = createPrivateKey(key.privatePem);
 if (wanted("header-steady")) {
   const wasm = await instance("header");
   wasm.configure(headerEnv());
-  const base = { "Cf-Access-Authenticated-User-Email": USER, "X-Gateway-Secret": SECRET };
+  const base = { "Cf-Access-Authenticated-User-Email": USER, "X-Gateway-Secret": GATEWAY_SECRET };
   const cookie = cookieOf(await call(wasm, lines(base)));
   const ls = lines({ ...base, Cookie: cookie });
   results["header-steady"] = await time(N, () => call(wasm, ls));
@@ -145,7 +130,7 @@ if (wanted("session-miss")) {
   const m = Math.max(500, Math.floor(N / 10));
   const requests = [];
   for (let i = 0; i < m * 8; i++) {
-    const base = { "Cf-Access-Authenticated-User-Email": `u${i}@example.com`, "X-Gateway-Secret": SECRET };
+    const base = { "Cf-Access-Authenticated-User-Email": `u${i}@example.com`, "X-Gateway-Secret": GATEWAY_SECRET };
     requests.push(lines({ ...base, Cookie: cookieOf(await call(wasm, lines(base))) }));
   }
   results["session-miss"] = await time(m, (i) => call(wasm, requests[i]));
