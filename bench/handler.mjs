@@ -39,13 +39,13 @@
 // Before the rounds, each contender's loop is checked: every response 200 with the expected
 // user at the origin stand-in, Set-Cookie and JWKS fetches only where expected.
 
-import { spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, mkdirSync, rmSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
-import { children, cpuOf, median } from "./lib/proc.mjs";
+import { bundle } from "./lib/bundle.mjs";
+import { children, cpuOf, median, pin } from "./lib/proc.mjs";
 import {
   ACCESS_VARS,
   COMPAT_DATE,
@@ -252,12 +252,7 @@ function driverModule(c) {
     entry,
     `import target from ${JSON.stringify(path.join(BENCH, "workers", c.script))};\n${DRIVER}\nexport default driver(target);\n`,
   );
-  const r = spawnSync(
-    path.join(ROOT, "node_modules/.bin/esbuild"),
-    [entry, "--bundle", "--format=esm", "--platform=browser", "--conditions=workerd,worker,browser", `--outfile=${file}`, "--log-level=warning"],
-    { encoding: "utf8" },
-  );
-  if (r.status !== 0) throw new Error(`esbuild ${c.name}: ${r.stderr}`);
+  bundle(entry, file);
   return file;
 }
 
@@ -289,11 +284,6 @@ async function start(c) {
   if (fresh.length !== 1) throw new Error(`${c.name}: expected one new workerd child, found ${fresh.length}`);
   if (opts.pin) pin(fresh[0][0], "0");
   return { mf, url, pid: fresh[0][0] };
-}
-
-function pin(pid, cpu) {
-  const r = spawnSync("taskset", ["-a", "-p", "-c", cpu, String(pid)], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`taskset ${pid}: ${r.stderr}`);
 }
 
 async function setup(inst, spec, tokens) {

@@ -67,7 +67,8 @@ import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { startKvApi } from "../tests/e2e/kv-api.mjs";
 import { ISSUER, accessToken, makeKey, writeTokens } from "./lib/tokens.mjs";
-import { CLK_TCK, children, cpuOf, median } from "./lib/proc.mjs";
+import { bundle } from "./lib/bundle.mjs";
+import { CLK_TCK, children, cpuOf, median, pin } from "./lib/proc.mjs";
 import {
   ACCESS_VARS,
   COMPAT_DATE,
@@ -194,11 +195,6 @@ function stealNs() {
   return (Number(f[8] ?? 0) * 1e9) / CLK_TCK;
 }
 
-function pin(pid, cpu) {
-  const r = spawnSync("taskset", ["-a", "-p", "-c", cpu, String(pid)], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`taskset ${pid}: ${r.stderr}`);
-}
-
 function rssOf(pid) {
   const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/);
   return m ? Math.round(Number(m[1]) / 1024) : undefined;
@@ -227,23 +223,8 @@ function makeOutbound(jwksText, stats) {
   };
 }
 
-function bundle(script) {
-  const out = path.join(BUILD, script);
-  const r = spawnSync(
-    path.join(ROOT, "node_modules/.bin/esbuild"),
-    [
-      path.join(BENCH, "workers", script),
-      "--bundle",
-      "--format=esm",
-      "--platform=browser",
-      "--conditions=workerd,worker,browser",
-      `--outfile=${out}`,
-      "--log-level=warning",
-    ],
-    { encoding: "utf8" },
-  );
-  if (r.status !== 0) throw new Error(`esbuild ${script} failed:\n${r.stderr}`);
-  return out;
+function bundleContender(script) {
+  return bundle(path.join(BENCH, "workers", script), path.join(BUILD, script));
 }
 
 /** One Miniflare instance for `c`; finds its workerd process. */
@@ -456,7 +437,7 @@ async function main() {
 
   // Bundle the JS contenders.
   const resolved = contenders(token);
-  for (const c of resolved) if (c.script !== "ruf") c.bundled = bundle(c.script);
+  for (const c of resolved) if (c.script !== "ruf") c.bundled = bundleContender(c.script);
   log(`bundled ${resolved.filter((c) => c.bundled).map((c) => path.relative(ROOT, c.bundled)).join(", ")}`);
 
   // Start every instance once, log in, preflight.

@@ -1,4 +1,4 @@
-// /proc readings the benchmarks share: a process's children and its CPU time.
+// /proc readings the benchmarks share: a process's children and its CPU time; and pinning.
 import { readFileSync, readdirSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 
@@ -42,4 +42,10 @@ export function median(xs) {
   if (!s.length) return NaN;
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Pin every thread of `pid` to `cpu` (a taskset CPU list, e.g. "0"). */
+export function pin(pid, cpu) {
+  const r = spawnSync("taskset", ["-a", "-p", "-c", cpu, String(pid)], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`taskset ${pid}: ${r.stderr}`);
 }
