@@ -179,7 +179,7 @@ impl std::str::FromStr for AnonymousPolicy {
 ///
 /// ```
 /// use remote_user_filter::Outcome;
-/// let o = Outcome::Forward { user: None, set_cookie: None };
+/// let o = Outcome::Forward { user: None, set_cookie: None, gateway_headers: false };
 /// assert!(o.set_cookie().is_none());
 /// ```
 #[derive(Debug)]
@@ -190,6 +190,10 @@ pub enum Outcome {
         user: Option<SessionUser>,
         /// At most one `Set-Cookie` value.
         set_cookie: Option<String>,
+        /// Whether the gateway's own identity header (and its signed assertion, when one was
+        /// verified) named `user` on this request, so they may reach the origin as sent.
+        /// Otherwise the host strips them.
+        gateway_headers: bool,
     },
     /// Answer here with `error`'s status. `set_cookie` is a logout's removal cookie; a
     /// failing request (400/500/503) changes no session and carries none.
@@ -233,7 +237,7 @@ impl Outcome {
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("cf-access-authenticated-user-email", "ann@example.com".parse().unwrap());
 /// match chain.handle(headers).await {
-///     Outcome::Forward { user, set_cookie } => {
+///     Outcome::Forward { user, set_cookie, .. } => {
 ///         assert_eq!(user.unwrap().username, "ann@example.com");
 ///         assert!(set_cookie.is_some());
 ///     }
@@ -387,12 +391,14 @@ impl FilterChain {
         let set_cookie = req.set_cookie().map(str::to_owned);
         match (req.user.take(), self.anonymous) {
             (Some(user), _) => Outcome::Forward {
+                gateway_headers: req.identity_confirmed,
                 user: Some(user),
                 set_cookie,
             },
             (None, AnonymousPolicy::Pass) => Outcome::Forward {
                 user: None,
                 set_cookie,
+                gateway_headers: false,
             },
             (None, AnonymousPolicy::Deny) => Outcome::Respond {
                 error: if req.is_rejected() {

@@ -33,6 +33,9 @@ pub struct AuthRequest {
     pub(crate) rejected: bool,
     /// Set by a gateway-assertion filter: `Some(None)` when it ran and found no assertion.
     pub(crate) verified: Option<Option<String>>,
+    /// Set by a remote-user filter when the identity the gateway presented on this request
+    /// names the user the request is forwarded as.
+    pub(crate) identity_confirmed: bool,
 }
 
 impl AuthRequest {
@@ -45,6 +48,7 @@ impl AuthRequest {
             user: None,
             rejected: false,
             verified: None,
+            identity_confirmed: false,
         }
     }
 

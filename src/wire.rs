@@ -183,7 +183,7 @@ impl CookieAction {
 /// use remote_user_filter::{Outcome, SessionUser, UpstreamHeaders};
 ///
 /// let user = SessionUser { username: "ann".into(), email: None, groups: vec![], backend: "KvUserBackend".into() };
-/// let outcome = Outcome::Forward { user: Some(user), set_cookie: Some("s=1".into()) };
+/// let outcome = Outcome::Forward { user: Some(user), set_cookie: Some("s=1".into()), gateway_headers: false };
 /// let reply = Reply::new(outcome, "https://app.example.com/a?b", None, &UpstreamHeaders::default(), Some("http://origin"));
 /// assert_eq!(reply.encode(), "F\nhttp://origin/a?b\ns=1\n\nx-remote-user\tann\n");
 /// ```
@@ -225,7 +225,9 @@ impl Reply {
         origin: Option<&str>,
     ) -> Self {
         match outcome {
-            Outcome::Forward { user, set_cookie } => Reply::Forward {
+            Outcome::Forward {
+                user, set_cookie, ..
+            } => Reply::Forward {
                 target: match origin {
                     Some(origin) => origin_url(origin, path_and_query(url)),
                     None => url.to_owned(),

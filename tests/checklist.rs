@@ -33,7 +33,8 @@ fn no_identity_is_anonymous(v: Variant) {
             outcome,
             Outcome::Forward {
                 user: None,
-                set_cookie: None
+                set_cookie: None,
+                ..
             }
         ));
     })

@@ -119,6 +119,7 @@ async fn unknown_user_is_created_once_then_the_session_costs_no_kv_call() {
     let Outcome::Forward {
         user: Some(user),
         set_cookie: Some(cookie),
+        ..
     } = first
     else {
         panic!("expected a login, got {first:?}");
@@ -141,7 +142,8 @@ async fn unknown_user_is_created_once_then_the_session_costs_no_kv_call() {
             again,
             Outcome::Forward {
                 user: Some(_),
-                set_cookie: None
+                set_cookie: None,
+                ..
             }
         ),
         "{again:?}"
@@ -172,6 +174,7 @@ async fn known_user_keeps_unknown_fields_and_switching_user_rotates_the_session(
     let Outcome::Forward {
         user: Some(user),
         set_cookie: Some(cookie),
+        ..
     } = bob
     else {
         panic!("expected a new login, got {bob:?}");
@@ -236,7 +239,8 @@ async fn inactive_user_403_unless_allow_inactive_and_no_create_writes_nothing() 
         outcome,
         Outcome::Forward {
             user: Some(_),
-            set_cookie: Some(_)
+            set_cookie: Some(_),
+            ..
         }
     ));
 
