@@ -234,12 +234,17 @@ impl RemoteUserFilter {
         };
         if let Some(user) = req.user() {
             if user.username == self.backend.clean_username(&remote_user) {
+                req.identity_confirmed = true;
                 return Ok(());
             }
             logout(req);
         }
         match self.backend.authenticate(req, &remote_user).await? {
-            Some(found) => login(req, found.user, self.backend.as_ref()).await,
+            Some(found) => {
+                login(req, found.user, self.backend.as_ref()).await?;
+                req.identity_confirmed = true;
+                Ok(())
+            }
             None => {
                 req.rejected = true;
                 Ok(())
