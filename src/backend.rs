@@ -23,6 +23,9 @@
 //!     fn check(&self) -> Result<(), ConfigProblem> {
 //!         self.0.check()
 //!     }
+//!     async fn record_login(&self, user: &User, now: u64) -> Result<(), BackendError> {
+//!         self.0.record_login(user, now).await
+//!     }
 //!     fn clean_username(&self, username: &str) -> String {
 //!         username.split('@').next().unwrap_or(username).to_owned()
 //!     }
@@ -51,7 +54,11 @@
 //! # });
 //! ```
 
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+
 use async_trait::async_trait;
+use serde::Serialize;
 
 use crate::error::{BackendError, ConfigProblem};
 use crate::request::AuthRequest;
@@ -70,8 +77,8 @@ use crate::user::{timestamp, User};
 pub struct Authenticated {
     /// The user, as `configure_user` left it.
     pub user: User,
-    /// Whether the user did not exist before this request. Such a user is written by
-    /// `login` (together with `last_login`), so a new user costs one write.
+    /// Whether the user did not exist before this request. Such a user was written once,
+    /// by `find_or_create` (with `date_joined` and `last_login`), so a new user costs one write.
     pub created: bool,
 }
 
@@ -79,8 +86,12 @@ pub struct Authenticated {
 ///
 /// Two verbs to implement (`get_user`, `save_user`); Django's hooks have defaults:
 /// `clean_username` (identity), `create_unknown_user` (`true`), `user_can_authenticate`
-/// (`is_active`), `configure_user` (no change). `authenticate` is provided and follows
-/// Django's `RemoteUserBackend.authenticate`. Futures need not be `Send`.
+/// (`is_active`), `configure_user` (no change), `record_login` (nothing). `authenticate`
+/// is provided and follows Django's `RemoteUserBackend.authenticate`, except that an
+/// existing record is never rewritten just to log in. Futures need not be `Send`.
+///
+/// A wrapper (a custom backend around [`KvUserBackend`]) delegates `get_user`, `save_user`,
+/// `check` and `record_login`, and overrides the hooks it cares about.
 ///
 /// `Ok(None)` from `authenticate` means "not this user" (403); `Err` means the backend failed
 /// (503 for an unreachable store).
@@ -143,36 +154,82 @@ pub trait UserBackend {
     }
 
     /// Find or make the user named by `remote_user`, as Django's `RemoteUserBackend` does:
-    /// clean the name, look it up (one store read), create it if allowed, let
-    /// `configure_user` adjust it, and keep it only if `user_can_authenticate`.
-    ///
-    /// A new user is written once, by `login`. A new user that `configure_user` made unable
-    /// to log in is written here instead, so it still exists exactly once.
+    /// clean the name, then [`find_or_create`](UserBackend::find_or_create) it. A name that
+    /// cleans to nothing, or to more than [`MAX_IDENTITY_LEN`](crate::MAX_IDENTITY_LEN)
+    /// bytes, is refused.
     async fn authenticate(
         &self,
         request: &AuthRequest,
         remote_user: &str,
     ) -> Result<Option<Authenticated>, BackendError> {
         let username = self.clean_username(remote_user);
-        if username.is_empty() {
+        if username.is_empty() || username.len() > crate::remote_user::MAX_IDENTITY_LEN {
             return Ok(None);
         }
-        let (user, created) = match self.get_user(&username).await? {
-            Some(user) => (self.configure_user(request, user, false).await?, false),
+        self.find_or_create(request, &username).await
+    }
+
+    /// Look `username` (already cleaned) up (one store read), create it if allowed, let
+    /// `configure_user` adjust it, and keep it only if `user_can_authenticate`.
+    ///
+    /// The stored record belongs to whoever administers the users: it is written only to
+    /// create a user that does not exist (once, with `date_joined` and `last_login`), or when
+    /// a custom `configure_user` changed an existing user (then the changed record replaces
+    /// the stored one). Logging in does not write it: see [`record_login`](UserBackend::record_login).
+    ///
+    /// ```
+    /// use remote_user_filter::{AuthRequest, KvUserBackend, MemoryStore, UserBackend};
+    /// # futures::executor::block_on(async {
+    /// let store = MemoryStore::new();
+    /// let record = r#"{"username":"ann","is_active":true,"groups":["ops"]}"#;
+    /// store.seed("user:ann", record);
+    /// let backend = KvUserBackend::new(store);
+    /// let req = AuthRequest::new(http::HeaderMap::new(), 1_700_000_000);
+    /// assert!(backend.find_or_create(&req, "ann").await.unwrap().is_some());
+    /// // Found, not changed: one read, no write, the admin's record as it was.
+    /// assert_eq!((backend.store().reads(), backend.store().writes()), (1, 0));
+    /// assert_eq!(backend.store().peek("user:ann").as_deref(), Some(record));
+    /// # });
+    /// ```
+    async fn find_or_create(
+        &self,
+        request: &AuthRequest,
+        username: &str,
+    ) -> Result<Option<Authenticated>, BackendError> {
+        let (user, created) = match self.get_user(username).await? {
+            Some(stored) => {
+                let user = self.configure_user(request, stored.clone(), false).await?;
+                if user != stored {
+                    self.save_user(&user).await?;
+                }
+                (user, false)
+            }
             None if self.create_unknown_user() => {
                 let mut user = User::new(username);
                 user.date_joined = Some(timestamp(request.now()));
-                (self.configure_user(request, user, true).await?, true)
+                let mut user = self.configure_user(request, user, true).await?;
+                if self.user_can_authenticate(&user) {
+                    // The first login is this one: the creation write stamps it too.
+                    user.last_login = user.date_joined;
+                }
+                self.save_user(&user).await?;
+                (user, true)
             }
             None => return Ok(None),
         };
         if !self.user_can_authenticate(&user) {
-            if created {
-                self.save_user(&user).await?;
-            }
             return Ok(None);
         }
         Ok(Some(Authenticated { user, created }))
+    }
+
+    /// Stamp a login of `user` at `now` (seconds since the epoch), somewhere other than the
+    /// user's record. Called by [`login`](crate::login) after the session is issued; a
+    /// failure is logged and the login stands. The default does nothing; a wrapper
+    /// delegates it to the backend it wraps.
+    async fn record_login(&self, user: &User, now: u64) -> Result<(), BackendError> {
+        let _ = (user, now);
+        Ok(())
     }
 }
 
@@ -194,18 +251,97 @@ pub trait UserBackend {
 pub struct KvUserBackend<S> {
     store: S,
     create_unknown_user: bool,
+    last_login_interval_secs: u64,
+    /// When each user's login was last stamped by this isolate (bounded).
+    stamped: RefCell<Stamps>,
+}
+
+/// Default shortest time between two `last_login` stamps of one user: five minutes.
+pub const DEFAULT_LAST_LOGIN_INTERVAL_SECS: u64 = 300;
+/// How many users' stamp times an isolate remembers (the oldest is forgotten first).
+const STAMP_ENTRIES: usize = 4096;
+
+#[derive(Debug, Default)]
+struct Stamps {
+    at: HashMap<String, u64>,
+    order: VecDeque<String>,
+}
+
+impl Stamps {
+    fn due(&self, username: &str, now: u64, interval: u64) -> bool {
+        self.at
+            .get(username)
+            .is_none_or(|&t| now >= t.saturating_add(interval) || now < t)
+    }
+
+    fn set(&mut self, username: &str, now: u64) {
+        if self.at.insert(username.to_owned(), now).is_none() {
+            self.order.push_back(username.to_owned());
+            while self.order.len() > STAMP_ENTRIES {
+                if let Some(old) = self.order.pop_front() {
+                    self.at.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// What the backend writes under `login:<username>`.
+#[derive(Serialize)]
+struct LoginStamp {
+    #[serde(with = "time::serde::rfc3339")]
+    last_login: time::OffsetDateTime,
 }
 
 impl<S: UserStore> KvUserBackend<S> {
     /// Prefix of every user key.
     pub const KEY_PREFIX: &'static str = "user:";
 
+    /// Prefix of every login-stamp key: `login:<username>` holds `{"last_login": …}`.
+    pub const LOGIN_KEY_PREFIX: &'static str = "login:";
+
     /// A backend over `store` that creates unknown users.
     pub fn new(store: S) -> Self {
         Self {
             store,
             create_unknown_user: true,
+            last_login_interval_secs: DEFAULT_LAST_LOGIN_INTERVAL_SECS,
+            stamped: RefCell::default(),
         }
+    }
+
+    /// Stamp a user's `last_login` at most once per `secs` (default 300;
+    /// `LAST_LOGIN_INTERVAL_SECS`): Workers KV takes one write per second per key, and a
+    /// client that keeps no cookie logs in on every request.
+    ///
+    /// ```
+    /// use remote_user_filter::{KvUserBackend, MemoryStore, User, UserBackend};
+    /// # futures::executor::block_on(async {
+    /// let backend = KvUserBackend::new(MemoryStore::new()).with_last_login_interval_secs(60);
+    /// let ann = User::new("ann");
+    /// backend.record_login(&ann, 1_000).await.unwrap();
+    /// backend.record_login(&ann, 1_030).await.unwrap(); // within the interval: no write
+    /// backend.record_login(&ann, 1_060).await.unwrap();
+    /// assert_eq!(backend.store().writes(), 2);
+    /// assert_eq!(
+    ///     backend.store().peek("login:ann").as_deref(),
+    ///     Some(r#"{"last_login":"1970-01-01T00:17:40Z"}"#)
+    /// );
+    /// # });
+    /// ```
+    pub fn with_last_login_interval_secs(mut self, secs: u64) -> Self {
+        self.last_login_interval_secs = secs;
+        self
+    }
+
+    /// The store key of `username`'s login stamp.
+    ///
+    /// ```
+    /// use remote_user_filter::{KvUserBackend, MemoryStore};
+    /// assert_eq!(KvUserBackend::<MemoryStore>::login_key("ann"), "login:ann");
+    /// ```
+    pub fn login_key(username: &str) -> String {
+        format!("{}{username}", Self::LOGIN_KEY_PREFIX)
     }
 
     /// Whether unknown users are created (default `true`).
@@ -261,6 +397,32 @@ impl<S: UserStore> UserBackend for KvUserBackend<S> {
             message: format!("user record cannot be serialised: {e}"),
         })?;
         self.store.put(&Self::key(&user.username), &value).await?;
+        if let Some(at) = user.last_login {
+            // A record written with this login's time (a creation) is this login's stamp.
+            let at = u64::try_from(at.unix_timestamp()).unwrap_or(0);
+            self.stamped.borrow_mut().set(&user.username, at);
+        }
+        Ok(())
+    }
+
+    async fn record_login(&self, user: &User, now: u64) -> Result<(), BackendError> {
+        let interval = self.last_login_interval_secs;
+        if !self.stamped.borrow().due(&user.username, now, interval) {
+            return Ok(());
+        }
+        // Marked before the write: a failed or rate-limited stamp is not retried on every
+        // request of the interval (it is best effort).
+        self.stamped.borrow_mut().set(&user.username, now);
+        let stamp = LoginStamp {
+            last_login: timestamp(now),
+        };
+        let value = serde_json::to_string(&stamp).map_err(|e| BackendError::Other {
+            status: 500,
+            message: format!("login stamp cannot be serialised: {e}"),
+        })?;
+        self.store
+            .put(&Self::login_key(&user.username), &value)
+            .await?;
         Ok(())
     }
 
@@ -310,6 +472,9 @@ impl<B: UserBackend> UserBackend for AllowAllUsers<B> {
     }
     fn check(&self) -> Result<(), ConfigProblem> {
         self.0.check()
+    }
+    async fn record_login(&self, user: &User, now: u64) -> Result<(), BackendError> {
+        self.0.record_login(user, now).await
     }
     fn clean_username(&self, username: &str) -> String {
         self.0.clean_username(username)

@@ -251,7 +251,11 @@ pub struct FilterChain {
     headers_read: Option<Vec<HeaderName>>,
     anonymous: AnonymousPolicy,
     clock: Rc<dyn Clock>,
+    on_warning: Option<WarningSink>,
 }
+
+/// Where the chain sends the warnings filters note ([`AuthRequest::warn`]).
+type WarningSink = Rc<dyn Fn(&str)>;
 
 impl std::fmt::Debug for FilterChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -274,6 +278,7 @@ pub struct FilterChainBuilder {
     filters: Vec<Box<dyn Filter>>,
     anonymous: AnonymousPolicy,
     clock: Option<Rc<dyn Clock>>,
+    on_warning: Option<WarningSink>,
 }
 
 impl std::fmt::Debug for FilterChainBuilder {
@@ -309,6 +314,23 @@ impl FilterChainBuilder {
         self
     }
 
+    /// Where warnings go (default: nowhere): the worker logs them with `console.warn`.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use remote_user_filter::{FilterChain, SessionFilter};
+    /// let seen = Rc::new(RefCell::new(Vec::<String>::new()));
+    /// let sink = Rc::clone(&seen);
+    /// let chain = FilterChain::builder()
+    ///     .filter(SessionFilter::builder("a-32-byte-or-longer-session-secret!").build())
+    ///     .on_warning(move |line| sink.borrow_mut().push(line.to_owned()));
+    /// # let _ = chain;
+    /// ```
+    pub fn on_warning(mut self, sink: impl Fn(&str) + 'static) -> Self {
+        self.on_warning = Some(Rc::new(sink));
+        self
+    }
+
     /// Check every filter's settings and position, then build the chain.
     pub fn build(self) -> Result<FilterChain, ConfigError> {
         if self.filters.is_empty() {
@@ -339,6 +361,7 @@ impl FilterChainBuilder {
             filters: self.filters,
             anonymous: self.anonymous,
             clock: self.clock.unwrap_or_else(|| Rc::new(SystemClock)),
+            on_warning: self.on_warning,
         })
     }
 }
@@ -375,8 +398,18 @@ impl FilterChain {
         self.run(&mut req).await
     }
 
-    /// Run every filter on `req` and decide.
+    /// Run every filter on `req` and decide; the warnings noted go to the sink.
     pub async fn run(&self, req: &mut AuthRequest) -> Outcome {
+        let outcome = self.decide(req).await;
+        if let Some(sink) = &self.on_warning {
+            for line in req.warnings() {
+                sink(line);
+            }
+        }
+        outcome
+    }
+
+    async fn decide(&self, req: &mut AuthRequest) -> Outcome {
         for filter in &self.filters {
             if let Err(error) = filter.call(req).await {
                 // A refusal may follow a logout, whose cookie removal still goes out; a

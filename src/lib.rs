@@ -77,7 +77,9 @@ pub use assertion::{
     MAX_ASSERTION_LEN,
 };
 pub use async_trait::async_trait;
-pub use backend::{AllowAllUsers, Authenticated, KvUserBackend, UserBackend};
+pub use backend::{
+    AllowAllUsers, Authenticated, KvUserBackend, UserBackend, DEFAULT_LAST_LOGIN_INTERVAL_SECS,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, BackendError, ConfigError, ConfigProblem, StoreError};
 pub use filter::{
@@ -93,12 +95,12 @@ pub use jwks::{
 };
 pub use remote_user::{
     PersistentRemoteUserFilter, RemoteUserFilter, RemoteUserFilterBuilder, DEFAULT_HEADER,
-    MAX_IDENTITY_LEN,
+    DEFAULT_RECHECK_SECS, DEFAULT_USER_CACHE_SECS, MAX_IDENTITY_LEN,
 };
 pub use request::AuthRequest;
 pub use session::{
     login, logout, SessionFilter, SessionFilterBuilder, DEFAULT_COOKIE_NAME, DEFAULT_TTL_SECS,
-    MIN_SECRET_LEN, SESSION_CACHE_ENTRIES,
+    MAX_SET_COOKIE_LEN, MIN_SECRET_LEN, SESSION_CACHE_ENTRIES,
 };
 pub use settings::{FilterName, StockChainBuilder, StockSettings, KV_BINDING};
 pub use store::{MemoryStore, UserStore};

@@ -25,16 +25,20 @@
 //! # });
 //! ```
 
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use async_trait::async_trait;
+use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use http::HeaderName;
 
-use crate::backend::UserBackend;
-use crate::error::{AuthError, ConfigError, ConfigProblem};
+use crate::backend::{Authenticated, UserBackend};
+use crate::error::{AuthError, BackendError, ConfigError, ConfigProblem};
 use crate::filter::{Filter, FilterKind, Position};
 use crate::request::AuthRequest;
-use crate::session::{login, logout};
+use crate::session::{login, logout, renew};
+use crate::user::SessionUser;
 
 /// The identity header Cloudflare Access sets.
 pub const DEFAULT_HEADER: &str = "Cf-Access-Authenticated-User-Email";
@@ -42,6 +46,56 @@ pub const DEFAULT_HEADER: &str = "Cf-Access-Authenticated-User-Email";
 pub(crate) const HEADER_SETTING: &str = "REMOTE_USER_HEADER";
 /// Longest identity accepted (an email address is at most 254 bytes).
 pub const MAX_IDENTITY_LEN: usize = 320;
+/// Default time a looked-up user is reused by an isolate: 60 s (`USER_CACHE_SECS`), the
+/// staleness Workers KV itself allows a read.
+pub const DEFAULT_USER_CACHE_SECS: u64 = 60;
+/// Default age after which a session's user is checked against the backend again: 300 s
+/// (`USER_RECHECK_SECS`).
+pub const DEFAULT_RECHECK_SECS: u64 = 300;
+/// How many looked-up users an isolate remembers (the oldest is forgotten first).
+const USER_CACHE_ENTRIES: usize = 4096;
+
+/// What one look-up decided: the user, or `None` for refused.
+type Lookup = Result<Option<Authenticated>, BackendError>;
+
+/// Users looked up in this isolate, and the look-ups under way, by cleaned username:
+/// concurrent requests for one user wait on one look-up, and repeats within `ttl_secs`
+/// reuse its answer (a refusal too).
+#[derive(Default)]
+struct UserCache {
+    ttl_secs: u64,
+    entries: RefCell<HashMap<String, (u64, Option<Authenticated>)>>,
+    order: RefCell<VecDeque<String>>,
+    in_flight: RefCell<HashMap<String, Shared<LocalBoxFuture<'static, Lookup>>>>,
+}
+
+impl UserCache {
+    fn get(&self, username: &str, now: u64) -> Option<Option<Authenticated>> {
+        let entries = self.entries.borrow();
+        let (at, found) = entries.get(username)?;
+        (now >= *at && now < at.saturating_add(self.ttl_secs)).then(|| found.clone())
+    }
+
+    fn put(&self, username: &str, now: u64, found: Option<Authenticated>) {
+        if self.ttl_secs == 0 {
+            return;
+        }
+        let fresh = self
+            .entries
+            .borrow_mut()
+            .insert(username.to_owned(), (now, found))
+            .is_none();
+        if fresh {
+            let mut order = self.order.borrow_mut();
+            order.push_back(username.to_owned());
+            while order.len() > USER_CACHE_ENTRIES {
+                if let Some(old) = order.pop_front() {
+                    self.entries.borrow_mut().remove(&old);
+                }
+            }
+        }
+    }
+}
 
 /// Logs in the user a gateway names in a header; logs out when the header goes away or
 /// names someone else. Needs a [`SessionFilter`](crate::SessionFilter) before it.
@@ -59,6 +113,8 @@ pub struct RemoteUserFilter {
     header_name: Option<HeaderName>,
     force_logout_if_no_header: bool,
     trust_unsigned_header: bool,
+    recheck_secs: u64,
+    users: Rc<UserCache>,
 }
 
 impl std::fmt::Debug for RemoteUserFilter {
@@ -67,6 +123,8 @@ impl std::fmt::Debug for RemoteUserFilter {
             .field("backend", &self.backend.name())
             .field("header", &self.header)
             .field("force_logout_if_no_header", &self.force_logout_if_no_header)
+            .field("recheck_secs", &self.recheck_secs)
+            .field("user_cache_secs", &self.users.ttl_secs)
             .finish()
     }
 }
@@ -85,6 +143,8 @@ pub struct RemoteUserFilterBuilder {
     backend: Rc<dyn UserBackend>,
     header: String,
     trust_unsigned_header: bool,
+    user_cache_secs: u64,
+    recheck_secs: u64,
 }
 
 impl std::fmt::Debug for RemoteUserFilterBuilder {
@@ -111,6 +171,43 @@ impl RemoteUserFilterBuilder {
         self
     }
 
+    /// Reuse a looked-up user for `secs` (default 60, `USER_CACHE_SECS`; `0`: look up every
+    /// login), so a client that keeps no cookie costs no store call after its first
+    /// request. A refusal is reused too. A custom `configure_user` therefore runs at most
+    /// once per `secs` per user in an isolate.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use remote_user_filter::{KvUserBackend, MemoryStore, RemoteUserFilter};
+    /// let filter = RemoteUserFilter::builder(Rc::new(KvUserBackend::new(MemoryStore::new())))
+    ///     .user_cache_secs(0)
+    ///     .build();
+    /// # let _ = filter;
+    /// ```
+    pub fn user_cache_secs(mut self, secs: u64) -> Self {
+        self.user_cache_secs = secs;
+        self
+    }
+
+    /// Check a session's user against the backend again once the session was last checked
+    /// `secs` ago (default 300, `USER_RECHECK_SECS`; `0`: never): an inactive user, or one
+    /// gone while creation is off, is logged out and refused (403); a changed email or
+    /// groups are re-issued in the cookie. One read (none when the user was looked up in
+    /// this isolate within `user_cache_secs`), no write.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use remote_user_filter::{KvUserBackend, MemoryStore, RemoteUserFilter};
+    /// let filter = RemoteUserFilter::builder(Rc::new(KvUserBackend::new(MemoryStore::new())))
+    ///     .recheck_secs(60)
+    ///     .build();
+    /// # let _ = filter;
+    /// ```
+    pub fn recheck_secs(mut self, secs: u64) -> Self {
+        self.recheck_secs = secs;
+        self
+    }
+
     /// The filter.
     pub fn build(self) -> RemoteUserFilter {
         RemoteUserFilter {
@@ -119,6 +216,11 @@ impl RemoteUserFilterBuilder {
             backend: self.backend,
             force_logout_if_no_header: true,
             trust_unsigned_header: self.trust_unsigned_header,
+            recheck_secs: self.recheck_secs,
+            users: Rc::new(UserCache {
+                ttl_secs: self.user_cache_secs,
+                ..UserCache::default()
+            }),
         }
     }
 }
@@ -135,6 +237,8 @@ impl RemoteUserFilter {
             backend,
             header: DEFAULT_HEADER.to_owned(),
             trust_unsigned_header: false,
+            user_cache_secs: DEFAULT_USER_CACHE_SECS,
+            recheck_secs: DEFAULT_RECHECK_SECS,
         }
     }
 
@@ -225,27 +329,107 @@ impl RemoteUserFilter {
 
     async fn process(&self, req: &mut AuthRequest) -> Result<(), AuthError> {
         let Some(remote_user) = self.identity(req)? else {
-            // Django logs out only sessions its own backend made.
-            let ours = req.user().is_some_and(|u| u.backend == self.backend.name());
-            if self.force_logout_if_no_header && ours {
-                logout(req);
+            if req.user().is_some() {
+                // Django logs out only sessions a remote-user login made.
+                if self.force_logout_if_no_header && req.session_is_remote_user() {
+                    logout(req);
+                    return Ok(());
+                }
+                return self.refresh(req).await;
             }
             return Ok(());
         };
+        let username = self.backend.clean_username(&remote_user);
         if let Some(user) = req.user() {
-            if user.username == self.backend.clean_username(&remote_user) {
-                req.identity_confirmed = true;
+            if user.username == username {
+                self.refresh(req).await?;
+                req.identity_confirmed = req.user().is_some();
                 return Ok(());
             }
             logout(req);
         }
-        match self.backend.authenticate(req, &remote_user).await? {
+        match self.lookup(req, &username, Some(&remote_user)).await? {
             Some(found) => {
                 login(req, found.user, self.backend.as_ref()).await?;
                 req.identity_confirmed = true;
                 Ok(())
             }
             None => {
+                req.rejected = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// Find `username` (cleaned): reused from this isolate's cache, else one look-up
+    /// shared by every request waiting on it: `authenticate(remote_user)` for a login,
+    /// `find_or_create(username)` for a re-check.
+    async fn lookup(&self, req: &AuthRequest, username: &str, remote_user: Option<&str>) -> Lookup {
+        let now = req.now();
+        if let Some(found) = self.users.get(username, now) {
+            return Ok(found);
+        }
+        let running = self.users.in_flight.borrow().get(username).cloned();
+        let shared = match running {
+            Some(shared) => shared,
+            None => {
+                let backend = Rc::clone(&self.backend);
+                // The look-up outlives this request's borrow: it gets its own view.
+                let view = AuthRequest::new(req.headers().clone(), now);
+                let name = username.to_owned();
+                let remote_user = remote_user.map(str::to_owned);
+                let shared = async move {
+                    match remote_user {
+                        Some(remote_user) => backend.authenticate(&view, &remote_user).await,
+                        None => backend.find_or_create(&view, &name).await,
+                    }
+                }
+                .boxed_local()
+                .shared();
+                self.users
+                    .in_flight
+                    .borrow_mut()
+                    .insert(username.to_owned(), shared.clone());
+                shared
+            }
+        };
+        let result = shared.clone().await;
+        {
+            let mut in_flight = self.users.in_flight.borrow_mut();
+            if in_flight
+                .get(username)
+                .is_some_and(|s| Shared::ptr_eq(s, &shared))
+            {
+                in_flight.remove(username);
+            }
+        }
+        if let Ok(found) = &result {
+            self.users.put(username, now, found.clone());
+        }
+        result
+    }
+
+    /// Bring a session's user up to date when it is due a re-check, or when its cookie
+    /// carried a digest of email and groups this isolate has not seen.
+    async fn refresh(&self, req: &mut AuthRequest) -> Result<(), AuthError> {
+        let Some(username) = req.user().map(|u| u.username.clone()) else {
+            return Ok(());
+        };
+        let now = req.now();
+        let due = self.recheck_secs > 0
+            && req.session_checked_at().is_some_and(|checked| {
+                now >= checked.saturating_add(self.recheck_secs) || now < checked
+            });
+        if !due && !req.session_profile_pending() {
+            return Ok(());
+        }
+        match self.lookup(req, &username, None).await? {
+            Some(found) => {
+                let user = SessionUser::from_user(&found.user, &self.backend.name());
+                renew(req, user, due)
+            }
+            None => {
+                logout(req);
                 req.rejected = true;
                 Ok(())
             }

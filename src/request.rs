@@ -36,6 +36,7 @@ pub struct AuthRequest {
     /// Set by a remote-user filter when the identity the gateway presented on this request
     /// names the user the request is forwarded as.
     pub(crate) identity_confirmed: bool,
+    warnings: Vec<String>,
 }
 
 impl AuthRequest {
@@ -49,6 +50,7 @@ impl AuthRequest {
             rejected: false,
             verified: None,
             identity_confirmed: false,
+            warnings: Vec::new(),
         }
     }
 
@@ -97,6 +99,25 @@ impl AuthRequest {
     /// request had no assertion, `None` when no such filter ran.
     pub fn verified_identity(&self) -> Option<Option<&str>> {
         self.verified.as_ref().map(Option::as_deref)
+    }
+
+    /// Note something the operator should hear of but the request survives (a login stamp
+    /// that failed, say); the chain hands these to its warning sink
+    /// ([`FilterChainBuilder::on_warning`](crate::FilterChainBuilder::on_warning)). Never
+    /// put a secret or a token in one.
+    ///
+    /// ```
+    /// let mut req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), 0);
+    /// req.warn("KV rate-limited the login stamp");
+    /// assert_eq!(req.warnings(), ["KV rate-limited the login stamp"]);
+    /// ```
+    pub fn warn(&mut self, message: impl Into<String>) {
+        self.warnings.push(message.into());
+    }
+
+    /// The warnings noted so far.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Whether a session filter has run for this request.

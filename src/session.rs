@@ -37,7 +37,7 @@ use crate::error::{AuthError, BackendError, ConfigError, ConfigProblem};
 use crate::filter::{Filter, FilterKind, Position};
 use crate::request::AuthRequest;
 use crate::session_token::{SessionClaims, SessionKey, MAX_TOKEN_LEN};
-use crate::user::{timestamp, SessionUser, User};
+use crate::user::{SessionUser, User};
 use crate::verified::VerifiedCache;
 
 /// Default session cookie name. The `__Host-` prefix makes browsers insist on `Secure`,
@@ -59,11 +59,66 @@ pub(crate) struct SessionState {
     config: Rc<SessionConfig>,
     session_id: Option<String>,
     outgoing: Option<String>,
+    /// When the session began (its expiry follows from it; a renewal keeps it).
+    issued_at: u64,
+    /// When the session's user was last checked against the backend.
+    checked_at: u64,
+    /// Whether a remote-user login made the session.
+    remote_user: bool,
+    /// The digest of an email and groups the cookie left out and this isolate has not seen.
+    profile_pending: Option<String>,
+}
+
+/// The longest `Set-Cookie` line issued: browsers silently drop cookies of 4,096 bytes and
+/// more (name, value and attributes), so a longer one would mean a login on every request.
+pub const MAX_SET_COOKIE_LEN: usize = 4095;
+/// How many email-and-groups profiles left out of cookies an isolate remembers, by digest.
+const PROFILE_CACHE_ENTRIES: usize = 1024;
+
+/// An email and groups left out of a cookie, remembered by their digest.
+#[derive(Debug, Clone)]
+struct Profile {
+    email: Option<String>,
+    groups: Vec<String>,
+}
+
+/// The digest a cookie carries in place of an email and groups: SHA-256 over their JSON,
+/// 128 bits in base64url. Equal profiles have equal digests in every isolate.
+fn profile_digest(email: Option<&str>, groups: &[String]) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let json = serde_json::to_vec(&(email, groups)).unwrap_or_default();
+    let hash = sha2::Sha256::digest(&json);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&hash[..16])
+}
+
+/// What a verified session cookie says.
+struct Found {
+    user: SessionUser,
+    session_id: String,
+    issued_at: u64,
+    checked_at: u64,
+    remote_user: bool,
+    profile_digest: Option<String>,
+}
+
+impl Found {
+    fn from_claims(claims: &SessionClaims) -> Self {
+        Self {
+            user: claims.user.clone(),
+            session_id: claims.session_id.clone(),
+            issued_at: claims.issued_at,
+            checked_at: claims.checked(),
+            remote_user: claims.remote_user.unwrap_or(true),
+            profile_digest: claims.profile_digest.clone(),
+        }
+    }
 }
 
 struct SessionConfig {
     key: Option<SessionKey>,
     verified: RefCell<VerifiedCache<SessionClaims>>,
+    profiles: RefCell<VerifiedCache<Profile>>,
     secret_len: Option<usize>,
     cookie_name: String,
     ttl_secs: u64,
@@ -95,26 +150,75 @@ impl SessionConfig {
             .build()
     }
 
-    fn issue(&self, user: &SessionUser, session_id: &str, now: u64) -> Result<String, AuthError> {
+    /// The `Set-Cookie` for `user`'s session `session_id`, issued at `issued_at` (a login;
+    /// a renewal keeps the session's) and checked at `now`. When the email and groups would
+    /// make it too long for browsers, it carries their digest instead and this isolate
+    /// remembers them; another isolate reads them once from the backend.
+    fn issue(
+        &self,
+        user: &SessionUser,
+        session_id: &str,
+        issued_at: u64,
+        now: u64,
+    ) -> Result<String, AuthError> {
         let key = self.key.as_ref().ok_or_else(missing_secret)?;
-        let claims = SessionClaims::new(user.clone(), session_id.to_owned(), now, self.ttl_secs);
-        let max_age = i64::try_from(self.ttl_secs).unwrap_or(i64::MAX);
-        Ok(self.cookie(key.sign(&claims), max_age).to_string())
+        let expires = issued_at.saturating_add(self.ttl_secs);
+        let max_age = i64::try_from(expires.saturating_sub(now)).unwrap_or(i64::MAX);
+        let mut claims = SessionClaims::new(user.clone(), session_id.to_owned(), issued_at, 0);
+        claims.expires = expires;
+        claims.checked_at = Some(now);
+        let cookie = self.cookie(key.sign(&claims), max_age).to_string();
+        if cookie.len() <= MAX_SET_COOKIE_LEN {
+            return Ok(cookie);
+        }
+        let digest = profile_digest(user.email.as_deref(), &user.groups);
+        self.profiles.borrow_mut().insert(
+            &digest,
+            Profile {
+                email: claims.user.email.take(),
+                groups: std::mem::take(&mut claims.user.groups),
+            },
+        );
+        claims.profile_digest = Some(digest);
+        let cookie = self.cookie(key.sign(&claims), max_age).to_string();
+        if cookie.len() > MAX_SET_COOKIE_LEN {
+            // Only a username of kilobytes gets here (an identity is at most 320 bytes).
+            return Err(AuthError::Config(ConfigError::filter(
+                "SessionFilter",
+                ConfigProblem::InvalidValue {
+                    setting: "username",
+                    value: format!("{} bytes", user.username.len()),
+                    expected: "short enough for a session cookie under 4,096 bytes",
+                },
+            )));
+        }
+        Ok(cookie)
     }
 
-    fn verify(&self, token: &str, now: u64) -> Option<(SessionUser, String)> {
+    fn verify(&self, token: &str, now: u64) -> Option<Found> {
         let key = self.key.as_ref()?;
         // Over-long tokens are neither cached nor accepted (`SessionKey::verify` refuses them).
         if let Some(hit) = self.verified.borrow().get(token) {
             // The same bytes were verified before: only time can have made them invalid.
-            return hit
-                .hold(now)
-                .then(|| (hit.user.clone(), hit.session_id.clone()));
+            return hit.hold(now).then(|| Found::from_claims(hit));
         }
         let claims = key.verify(token, now)?;
-        let found = (claims.user.clone(), claims.session_id.clone());
+        let found = Found::from_claims(&claims);
         self.verified.borrow_mut().insert(token, claims);
         Some(found)
+    }
+
+    /// Fill in the email and groups a cookie left out, when this isolate knows them.
+    fn resolve(&self, found: &mut Found) -> Option<String> {
+        let digest = found.profile_digest.take()?;
+        match self.profiles.borrow().get(&digest) {
+            Some(profile) => {
+                found.user.email = profile.email.clone();
+                found.user.groups = profile.groups.clone();
+                None
+            }
+            None => Some(digest),
+        }
     }
 
     fn removal(&self) -> String {
@@ -229,6 +333,7 @@ impl SessionFilterBuilder {
             config: Rc::new(SessionConfig {
                 key,
                 verified: RefCell::new(VerifiedCache::new(SESSION_CACHE_ENTRIES, MAX_TOKEN_LEN)),
+                profiles: RefCell::new(VerifiedCache::new(PROFILE_CACHE_ENTRIES, 64)),
                 secret_len,
                 cookie_name: self.cookie_name,
                 ttl_secs: self.ttl_secs,
@@ -284,7 +389,7 @@ impl Filter for SessionFilter {
     async fn call(&self, req: &mut AuthRequest) -> Result<(), AuthError> {
         let config = &self.config;
         let now = req.now();
-        let found = req
+        let mut found = req
             .headers()
             .get_all(http::header::COOKIE)
             .iter()
@@ -293,13 +398,17 @@ impl Filter for SessionFilter {
             .filter_map(Result::ok)
             .filter(|c| c.name() == config.cookie_name)
             .find_map(|c| config.verify(c.value(), now));
-        let session_id = found.as_ref().map(|(_, sid)| sid.clone());
-        req.user = found.map(|(user, _)| user);
+        let profile_pending = found.as_mut().and_then(|f| config.resolve(f));
         req.session = Some(SessionState {
             config: Rc::clone(config),
-            session_id,
+            session_id: found.as_ref().map(|f| f.session_id.clone()),
             outgoing: None,
+            issued_at: found.as_ref().map_or(now, |f| f.issued_at),
+            checked_at: found.as_ref().map_or(now, |f| f.checked_at),
+            remote_user: found.as_ref().is_some_and(|f| f.remote_user),
+            profile_pending,
         });
+        req.user = found.map(|f| f.user);
         Ok(())
     }
 }
@@ -319,6 +428,44 @@ impl AuthRequest {
     pub fn session_id(&self) -> Option<&str> {
         self.session.as_ref()?.session_id.as_deref()
     }
+
+    /// When the session's user was last checked against the backend: at login, or at the
+    /// last re-check. `None` without a session.
+    ///
+    /// ```
+    /// let req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), 0);
+    /// assert!(req.session_checked_at().is_none());
+    /// ```
+    pub fn session_checked_at(&self) -> Option<u64> {
+        let state = self.session.as_ref()?;
+        state.session_id.as_ref().map(|_| state.checked_at)
+    }
+
+    /// Whether the current session was made by a remote-user login (so losing the header
+    /// ends it), whatever backend type made it.
+    ///
+    /// ```
+    /// let req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), 0);
+    /// assert!(!req.session_is_remote_user());
+    /// ```
+    pub fn session_is_remote_user(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.session_id.is_some() && s.remote_user)
+    }
+
+    /// Whether the session's email and groups are still to be read from the backend: the
+    /// cookie carried their digest and this isolate has not seen them.
+    ///
+    /// ```
+    /// let req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), 0);
+    /// assert!(!req.session_profile_pending());
+    /// ```
+    pub fn session_profile_pending(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.profile_pending.is_some())
+    }
 }
 
 fn new_session_id() -> Result<String, AuthError> {
@@ -330,11 +477,10 @@ fn new_session_id() -> Result<String, AuthError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Log `user` in: write `last_login` once (creating the user if new), start a new session
-/// with a new id, and queue exactly one `Set-Cookie`. Needs a [`SessionFilter`] earlier in
-/// the chain.
-///
-/// If the write fails, nothing changes: no cookie, no user.
+/// Log `user` in: start a new session with a new id, queue exactly one `Set-Cookie`, then
+/// have the backend stamp the login ([`UserBackend::record_login`], best effort: a failure
+/// is logged and the login stands). The user's record is not written. Needs a
+/// [`SessionFilter`] earlier in the chain.
 ///
 /// ```
 /// use remote_user_filter::{login, AuthRequest, KvUserBackend, MemoryStore, User};
@@ -348,7 +494,7 @@ fn new_session_id() -> Result<String, AuthError> {
 /// ```
 pub async fn login<B: UserBackend + ?Sized>(
     req: &mut AuthRequest,
-    mut user: User,
+    user: User,
     backend: &B,
 ) -> Result<(), AuthError> {
     let now = req.now();
@@ -365,14 +511,68 @@ pub async fn login<B: UserBackend + ?Sized>(
     };
     let session_id = new_session_id()?;
     let session_user = SessionUser::from_user(&user, &backend.name());
-    let cookie = config.issue(&session_user, &session_id, now)?;
-    user.last_login = Some(timestamp(now));
-    backend.save_user(&user).await?;
+    let cookie = config.issue(&session_user, &session_id, now, now)?;
     if let Some(state) = req.session.as_mut() {
         state.session_id = Some(session_id);
         state.outgoing = Some(cookie);
+        state.issued_at = now;
+        state.checked_at = now;
+        state.remote_user = true;
+        state.profile_pending = None;
     }
     req.user = Some(session_user);
+    if let Err(e) = backend.record_login(&user, now).await {
+        req.warn(format!(
+            "the login of `{}` was not stamped (the login stands): {}",
+            user.username,
+            e.log_line()
+        ));
+    }
+    Ok(())
+}
+
+/// Bring the current session up to date with `user` as the backend has it now (a re-check,
+/// or email and groups read for a cookie that carried their digest): the same session id
+/// and expiry, checked now, and one `Set-Cookie` when anything the cookie says changed or
+/// `restamp` asks for a new check time. Does nothing without a session.
+pub(crate) fn renew(
+    req: &mut AuthRequest,
+    user: SessionUser,
+    restamp: bool,
+) -> Result<(), AuthError> {
+    let now = req.now();
+    let Some(state) = req.session.as_mut() else {
+        return Ok(());
+    };
+    let Some(session_id) = state.session_id.clone() else {
+        return Ok(());
+    };
+    let known = req.user.as_ref();
+    let pending = state.profile_pending.take();
+    let same_profile = match &pending {
+        Some(digest) => *digest == profile_digest(user.email.as_deref(), &user.groups),
+        None => known.is_some_and(|k| k.email == user.email && k.groups == user.groups),
+    };
+    let same = same_profile && known.is_some_and(|k| k.username == user.username);
+    if same && !restamp {
+        if pending.is_some() {
+            // Remember them, so this isolate's next request with the cookie reads nothing.
+            let digest = profile_digest(user.email.as_deref(), &user.groups);
+            state.config.profiles.borrow_mut().insert(
+                &digest,
+                Profile {
+                    email: user.email.clone(),
+                    groups: user.groups.clone(),
+                },
+            );
+        }
+        req.user = Some(user);
+        return Ok(());
+    }
+    let issued_at = state.issued_at;
+    state.outgoing = Some(state.config.issue(&user, &session_id, issued_at, now)?);
+    state.checked_at = now;
+    req.user = Some(user);
     Ok(())
 }
 
@@ -389,6 +589,8 @@ pub fn logout(req: &mut AuthRequest) {
     req.user = None;
     if let Some(state) = req.session.as_mut() {
         state.session_id = None;
+        state.remote_user = false;
+        state.profile_pending = None;
         state.outgoing = Some(state.config.removal());
     }
 }

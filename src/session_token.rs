@@ -62,6 +62,18 @@ pub struct SessionClaims {
     /// `jti`: the session id, new at every login.
     #[serde(rename = "jti")]
     pub session_id: String,
+    /// `chk`: when the user was last checked against the backend (a login, or a re-check
+    /// of an older session). Absent in cookies of earlier releases: `iat` then.
+    #[serde(rename = "chk", default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<u64>,
+    /// `rmt`: a remote-user login made this session, so losing the header ends it. Absent
+    /// in cookies of earlier releases, which only remote-user logins made: read as `true`.
+    #[serde(rename = "rmt", default, skip_serializing_if = "Option::is_none")]
+    pub remote_user: Option<bool>,
+    /// `pd`: a digest of the email and groups, in place of them, when they would have made
+    /// the cookie too long for browsers to keep.
+    #[serde(rename = "pd", default, skip_serializing_if = "Option::is_none")]
+    pub profile_digest: Option<String>,
     /// Who is logged in.
     #[serde(flatten)]
     pub user: SessionUser,
@@ -77,8 +89,26 @@ impl SessionClaims {
             issuer: ISSUER.to_owned(),
             subject: user.username.clone(),
             session_id,
+            checked_at: Some(now),
+            remote_user: Some(true),
+            profile_digest: None,
             user,
         }
+    }
+
+    /// When the user was last checked against the backend.
+    ///
+    /// ```
+    /// use remote_user_filter::session_token::SessionClaims;
+    /// use remote_user_filter::SessionUser;
+    /// let user = SessionUser { username: "ann".into(), email: None, groups: vec![], backend: "B".into() };
+    /// let mut claims = SessionClaims::new(user, "sid".into(), 100, 60);
+    /// assert_eq!(claims.checked(), 100);
+    /// claims.checked_at = None; // a cookie of an earlier release
+    /// assert_eq!(claims.checked(), 100);
+    /// ```
+    pub fn checked(&self) -> u64 {
+        self.checked_at.unwrap_or(self.issued_at)
     }
 
     /// Whether these claims hold at `now`: ours, for a named user, inside their window.

@@ -32,6 +32,9 @@ impl<S: UserStore> UserBackend for CorpBackend<S> {
     fn check(&self) -> Result<(), ConfigProblem> {
         self.0.check()
     }
+    async fn record_login(&self, user: &User, now: u64) -> Result<(), BackendError> {
+        self.0.record_login(user, now).await
+    }
     fn clean_username(&self, username: &str) -> String {
         username.split('@').next().unwrap_or(username).to_owned()
     }
