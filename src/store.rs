@@ -78,6 +78,18 @@ impl MemoryStore {
             .insert(key.to_owned(), value.to_owned());
     }
 
+    /// Remove `key` without counting a call (test set-up: an admin deleting a user).
+    ///
+    /// ```
+    /// let store = remote_user_filter::MemoryStore::new();
+    /// store.seed("user:ann", "{}");
+    /// store.delete("user:ann");
+    /// assert!(store.is_empty());
+    /// ```
+    pub fn delete(&self, key: &str) {
+        self.values.borrow_mut().remove(key);
+    }
+
     /// The value under `key`, without counting a call (test inspection).
     pub fn peek(&self, key: &str) -> Option<String> {
         self.values.borrow().get(key).cloned()

@@ -300,6 +300,173 @@ fn malformed_identity_is_400(v: Variant) {
     })
 }
 
+/// A client that keeps no cookie (curl, an uptime checker) logs in on every request; after
+/// its first, the isolate's user cache and the stamp interval make that cost no store call.
+fn cookieless_repeats_cost_no_kv(v: Variant) {
+    block_on(async {
+        let h = Harness::new(v);
+        if !creates(v) {
+            h.seed_active(KNOWN);
+        }
+        h.login(KNOWN).await;
+        let calls = h.calls();
+        for _ in 0..5 {
+            h.clock.advance(10);
+            let outcome = h.send(Some(KNOWN), None).await;
+            assert_eq!(
+                forwarded_user(&outcome).unwrap().username,
+                h.username(KNOWN)
+            );
+            assert!(outcome.set_cookie().is_some(), "a login: one Set-Cookie");
+        }
+        assert_eq!(h.calls(), calls, "no store call after the first request");
+    })
+}
+
+/// The admin's record is never rewritten by logins, however many; the stamp moves at most
+/// once per interval, under its own key.
+fn record_is_never_rewritten(v: Variant) {
+    block_on(async {
+        let h = Harness::new(v);
+        let name = h.username(KNOWN);
+        let json = format!(
+            r#"{{"username":"{name}","is_active":true,"groups":["ops"],"last_login":"2020-01-01T00:00:00Z"}}"#
+        );
+        h.seed(KNOWN, &json);
+        let stamp = format!("login:{name}");
+        h.login(KNOWN).await;
+        let first = h.store.peek(&stamp).expect("stamped");
+        h.clock.advance(120);
+        h.login(KNOWN).await;
+        assert_eq!(
+            h.store.peek(&stamp).unwrap(),
+            first,
+            "not again within 300 s"
+        );
+        h.clock.advance(300);
+        h.login(KNOWN).await;
+        assert_ne!(
+            h.store.peek(&stamp).unwrap(),
+            first,
+            "stamped again after 300 s"
+        );
+        assert_eq!(
+            h.store.peek(&h.key(KNOWN)).unwrap(),
+            json,
+            "record byte-identical"
+        );
+        assert_eq!(h.store.len(), 2, "the record and the stamp, nothing else");
+    })
+}
+
+/// A user deactivated after login is logged out and refused at the session's next request
+/// once it is older than the re-check interval (allow-inactive keeps them, re-checked).
+fn deactivation_ends_the_session(v: Variant) {
+    block_on(async {
+        let h = Harness::new(v);
+        h.seed_active(KNOWN);
+        let cookie = h.login(KNOWN).await;
+        let name = h.username(KNOWN);
+        let inactive = format!(r#"{{"username":"{name}","is_active":false}}"#);
+        h.seed(KNOWN, &inactive);
+        h.clock.advance(299);
+        let before = h.send(Some(KNOWN), Some(&cookie)).await;
+        assert!(forwarded_user(&before).is_some(), "not yet due");
+        let calls = h.calls();
+        h.clock.advance(2);
+        let after = h.send(Some(KNOWN), Some(&cookie)).await;
+        assert_eq!(h.calls(), (calls.0 + 1, calls.1), "one read, no write");
+        if v == Variant::AllowInactive {
+            assert_eq!(forwarded_user(&after).unwrap().username, name);
+            let renewed = after.set_cookie().expect("re-checked: new check time");
+            assert_eq!(
+                claims(renewed)["jti"],
+                claims(&cookie)["jti"],
+                "same session"
+            );
+        } else {
+            assert_eq!(status(&after), 403, "{after:?}");
+            let removal = after.set_cookie().expect("logged out");
+            assert!(removal.contains("Max-Age=0"), "{removal}");
+        }
+        assert_eq!(
+            h.store.peek(&h.key(KNOWN)).unwrap(),
+            inactive,
+            "record untouched"
+        );
+    })
+}
+
+/// Groups and email changed by the admin reach the session at its next re-check, in the
+/// same session (same id, same expiry), with no write.
+fn changed_groups_are_reissued(v: Variant) {
+    block_on(async {
+        let h = Harness::new(v);
+        let name = h.username(KNOWN);
+        h.seed(
+            KNOWN,
+            &format!(r#"{{"username":"{name}","groups":["ops"]}}"#),
+        );
+        let cookie = h.login(KNOWN).await;
+        h.seed(
+            KNOWN,
+            &format!(r#"{{"username":"{name}","groups":["ops","dev"],"email":"n@corp.example"}}"#),
+        );
+        h.clock.advance(301);
+        let writes = h.calls().1;
+        let outcome = h.send(Some(KNOWN), Some(&cookie)).await;
+        let user = forwarded_user(&outcome).unwrap();
+        assert_eq!(user.groups, ["ops", "dev"]);
+        assert_eq!(user.email.as_deref(), Some("n@corp.example"));
+        let renewed = claims(outcome.set_cookie().expect("re-issued"));
+        let old = claims(&cookie);
+        assert_eq!(
+            (&renewed["jti"], &renewed["exp"]),
+            (&old["jti"], &old["exp"])
+        );
+        assert_eq!(h.calls().1, writes, "no write");
+        // The renewed cookie is good for another interval without a call.
+        let pair = format!(
+            "{COOKIE}={}",
+            outcome
+                .set_cookie()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .split_once('=')
+                .unwrap()
+                .1
+        );
+        let calls = h.calls();
+        h.clock.advance(100);
+        let next = h.send(Some(KNOWN), Some(&pair)).await;
+        assert!(next.set_cookie().is_none());
+        assert_eq!(forwarded_user(&next).unwrap().groups, ["ops", "dev"]);
+        assert_eq!(h.calls(), calls);
+    })
+}
+
+/// A user whose record was deleted: refused at the re-check when creation is off; created
+/// again (as a login would) when it is on.
+fn deleted_user_at_recheck(v: Variant) {
+    block_on(async {
+        let h = Harness::new(v);
+        h.seed_active(KNOWN);
+        let cookie = h.login(KNOWN).await;
+        h.store.delete(&h.key(KNOWN));
+        h.clock.advance(301);
+        let outcome = h.send(Some(KNOWN), Some(&cookie)).await;
+        if creates(v) {
+            assert!(forwarded_user(&outcome).is_some());
+            assert!(h.store.peek(&h.key(KNOWN)).is_some(), "created again");
+        } else {
+            assert_eq!(status(&outcome), 403, "{outcome:?}");
+            assert!(h.store.peek(&h.key(KNOWN)).is_none());
+        }
+    })
+}
+
 macro_rules! checklist {
     ($($variant:ident => $module:ident),* $(,)?) => {$(
         mod $module {
@@ -314,6 +481,11 @@ macro_rules! checklist {
             #[test] fn store_failure_is_503() { super::store_failure_is_503(Variant::$variant) }
             #[test] fn corrupt_record_is_403_and_kept() { super::corrupt_record_is_403_and_kept(Variant::$variant) }
             #[test] fn malformed_identity_is_400() { super::malformed_identity_is_400(Variant::$variant) }
+            #[test] fn cookieless_repeats_cost_no_kv() { super::cookieless_repeats_cost_no_kv(Variant::$variant) }
+            #[test] fn record_is_never_rewritten() { super::record_is_never_rewritten(Variant::$variant) }
+            #[test] fn deactivation_ends_the_session() { super::deactivation_ends_the_session(Variant::$variant) }
+            #[test] fn changed_groups_are_reissued() { super::changed_groups_are_reissued(Variant::$variant) }
+            #[test] fn deleted_user_at_recheck() { super::deleted_user_at_recheck(Variant::$variant) }
         }
     )*};
 }
