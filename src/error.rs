@@ -48,6 +48,14 @@ pub enum ConfigError {
     /// The chain has no filters at all.
     #[error("AUTH_FILTERS is empty; list at least `session,gateway_jwt,remote_user`")]
     EmptyChain,
+    /// The chain logs no one in: without a remote-user filter, a session filter would
+    /// forward any validly signed cookie and nothing else.
+    #[error(
+        "AUTH_FILTERS installs no remote-user filter: add `remote_user` (`RemoteUserFilter`) \
+         or `persistent_remote_user` (`PersistentRemoteUserFilter`) after `session`, e.g. \
+         `session,gateway_jwt,remote_user`"
+    )]
+    NoRemoteUserFilter,
     /// A setting that belongs to no single filter has a value that cannot be used.
     #[error("{setting} is `{value}`, but it must be {expected}")]
     InvalidSetting {
@@ -61,6 +69,33 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// The message without any value the operator configured: the filter type, the setting
+    /// and the rule. This is what an anonymous client is shown; the log has the full text.
+    ///
+    /// ```
+    /// use remote_user_filter::{ConfigError, ConfigProblem};
+    /// let e = ConfigError::filter("GatewayJwtFilter", ConfigProblem::InvalidValue {
+    ///     setting: "JWKS_URL",
+    ///     value: "http://internal.example/certs".into(),
+    ///     expected: "an https URL",
+    /// });
+    /// assert_eq!(e.redacted(), "`GatewayJwtFilter` setting JWKS_URL must be an https URL");
+    /// assert!(e.to_string().contains("internal.example"));
+    /// ```
+    pub fn redacted(&self) -> String {
+        match self {
+            ConfigError::Filter { filter, problem } => format!("`{filter}` {}", problem.redacted()),
+            ConfigError::UnknownFilter { .. } => "AUTH_FILTERS names an unknown filter; known \
+                 filters are: session, gateway_jwt, gateway_secret, remote_user, \
+                 persistent_remote_user"
+                .to_owned(),
+            ConfigError::InvalidSetting {
+                setting, expected, ..
+            } => format!("{setting} must be {expected}"),
+            ConfigError::EmptyChain | ConfigError::NoRemoteUserFilter => self.to_string(),
+        }
+    }
+
     /// A problem found by the filter named `filter`.
     ///
     /// ```
@@ -175,6 +210,35 @@ pub enum ConfigProblem {
 }
 
 impl ConfigProblem {
+    /// The message without the values found (a secret's length, a URL, a header name the
+    /// operator chose): the setting and the rule.
+    ///
+    /// ```
+    /// use remote_user_filter::ConfigProblem;
+    /// let p = ConfigProblem::ShortSecret { setting: "SESSION_SECRET", len: 5, min: 32 };
+    /// assert_eq!(p.redacted(), "needs SESSION_SECRET to be at least 32 bytes long");
+    /// ```
+    pub fn redacted(&self) -> String {
+        match self {
+            ConfigProblem::ShortSecret { setting, min, .. } => {
+                format!("needs {setting} to be at least {min} bytes long")
+            }
+            ConfigProblem::InvalidHeaderName { setting, .. } => {
+                format!("setting {setting} is not a valid HTTP header name")
+            }
+            ConfigProblem::InvalidValue {
+                setting, expected, ..
+            } => format!("setting {setting} must be {expected}"),
+            ConfigProblem::UnsignedHeader { .. } => "trusts the plain identity header \
+                 (REMOTE_USER_HEADER) with no proof that the gateway sent it: install \
+                 `GatewayJwtFilter` (AUTH_FILTERS `gateway_jwt`) or `SharedSecretFilter` \
+                 (`gateway_secret`) before it, or set TRUST_UNSIGNED_HEADER=true if nothing but \
+                 the gateway can reach this worker"
+                .to_owned(),
+            other => other.to_string(),
+        }
+    }
+
     /// A secret of `len` bytes (`None`: not set) for `setting`, which needs `min`.
     ///
     /// ```

@@ -102,7 +102,9 @@ pub use session::{
     login, logout, SessionFilter, SessionFilterBuilder, DEFAULT_COOKIE_NAME, DEFAULT_TTL_SECS,
     MAX_SET_COOKIE_LEN, MIN_SECRET_LEN, SESSION_CACHE_ENTRIES,
 };
-pub use settings::{FilterName, StockChainBuilder, StockSettings, KV_BINDING};
+pub use settings::{
+    FilterName, StockChainBuilder, StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING,
+};
 pub use store::{MemoryStore, UserStore};
 pub use type_name::short_type_name;
 pub use upstream::{origin_url, path_and_query, strip_cookie, UpstreamHeaders};

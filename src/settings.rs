@@ -118,7 +118,20 @@ pub struct StockSettings {
     pub key_ttl_secs: u64,
     /// `JWKS_REFETCH_INTERVAL_SECS` (default 30): the shortest time between key fetches.
     pub refetch_interval_secs: u64,
+    /// `USER_CACHE_SECS` (default 60, `0` off): how long an isolate reuses a looked-up user.
+    pub user_cache_secs: u64,
+    /// `USER_RECHECK_SECS` (default 300, `0` never): the session age at which its user is
+    /// checked against KV again.
+    pub recheck_secs: u64,
+    /// `LAST_LOGIN_INTERVAL_SECS` (default 300): the shortest time between two `last_login`
+    /// stamps of one user.
+    pub last_login_interval_secs: u64,
+    /// `KV_TIMEOUT_MS` (default 2000): a KV call not answered by then is abandoned (503).
+    pub kv_timeout_ms: u64,
 }
+
+/// Default `KV_TIMEOUT_MS`: two seconds.
+pub const DEFAULT_KV_TIMEOUT_MS: u64 = 2000;
 
 fn parse_secs(
     setting: &'static str,
@@ -286,6 +299,34 @@ impl StockSettings {
                 1..=3_600,
                 "a whole number of seconds from 1 to 3600",
             )?,
+            user_cache_secs: parse_secs(
+                "USER_CACHE_SECS",
+                set("USER_CACHE_SECS"),
+                crate::remote_user::DEFAULT_USER_CACHE_SECS,
+                0..=3_600,
+                "a whole number of seconds from 0 (off) to 3600",
+            )?,
+            recheck_secs: parse_secs(
+                "USER_RECHECK_SECS",
+                set("USER_RECHECK_SECS"),
+                crate::remote_user::DEFAULT_RECHECK_SECS,
+                0..=31_536_000,
+                "a whole number of seconds (0: never re-check)",
+            )?,
+            last_login_interval_secs: parse_secs(
+                "LAST_LOGIN_INTERVAL_SECS",
+                set("LAST_LOGIN_INTERVAL_SECS"),
+                crate::backend::DEFAULT_LAST_LOGIN_INTERVAL_SECS,
+                1..=31_536_000,
+                "a whole number of seconds, at least 1 (Workers KV takes one write per second per key)",
+            )?,
+            kv_timeout_ms: parse_secs(
+                "KV_TIMEOUT_MS",
+                set("KV_TIMEOUT_MS"),
+                DEFAULT_KV_TIMEOUT_MS,
+                50..=30_000,
+                "a whole number of milliseconds from 50 to 30000",
+            )?,
             gateway_secret_header: set("GATEWAY_SECRET_HEADER")
                 .map(|v| v.trim().to_owned())
                 .unwrap_or_else(|| "X-Gateway-Secret".to_owned()),
@@ -312,7 +353,9 @@ impl StockSettings {
 
     /// The backend these settings describe, over `store`.
     pub fn backend<S: UserStore + 'static>(&self, store: S) -> Rc<dyn UserBackend> {
-        let kv = KvUserBackend::new(store).with_create_unknown_user(self.create_unknown_user);
+        let kv = KvUserBackend::new(store)
+            .with_create_unknown_user(self.create_unknown_user)
+            .with_last_login_interval_secs(self.last_login_interval_secs);
         if self.allow_inactive_users {
             Rc::new(AllowAllUsers(kv))
         } else {
@@ -420,9 +463,17 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
         self
     }
 
-    /// Build and check the chain.
+    /// Build and check the chain. A chain that logs no one in (no remote-user filter) is
+    /// refused: its session filter would forward any validly signed cookie.
     pub fn build(self) -> Result<FilterChain, ConfigError> {
         let settings = self.settings;
+        let logs_in = settings
+            .filters
+            .iter()
+            .any(|f| matches!(f, FilterName::RemoteUser | FilterName::PersistentRemoteUser));
+        if !settings.filters.is_empty() && !logs_in {
+            return Err(ConfigError::NoRemoteUserFilter);
+        }
         let backend = settings.backend(self.store);
         let mut builder = FilterChain::builder()
             .anonymous(settings.anonymous)
@@ -433,6 +484,8 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
                 RemoteUserFilter::builder(Rc::clone(&backend))
                     .header(settings.remote_user_header.clone())
                     .trust_unsigned_header(settings.trust_unsigned_header)
+                    .user_cache_secs(settings.user_cache_secs)
+                    .recheck_secs(settings.recheck_secs)
                     .build()
             };
             builder = match name {

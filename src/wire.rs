@@ -267,11 +267,20 @@ impl Reply {
         if status == 401 {
             headers.push(("WWW-Authenticate", "RemoteUser".to_owned()));
         }
+        let body = match error {
+            // The operator's values stay in the log: the client learns the filter, the
+            // setting and the rule.
+            AuthError::Config(e) => format!(
+                "configuration error: {}; the worker's log has the details\n",
+                e.redacted()
+            ),
+            other => format!("{other}\n"),
+        };
         Reply::Respond {
             status,
             set_cookie,
             headers,
-            body: format!("{error}\n"),
+            body,
         }
     }
 

@@ -547,3 +547,79 @@ impl remote_user_filter::UserBackend for AnyHeaders {
         self.0.save_user(user).await
     }
 }
+
+#[test]
+fn a_chain_that_logs_no_one_in_is_refused() {
+    for filters in ["session", "session,gateway_secret", "gateway_secret"] {
+        let vars = [
+            ("AUTH_FILTERS", filters),
+            ("GATEWAY_SECRET", "a-long-random-gateway-secret"),
+        ];
+        assert_eq!(
+            message(stock(&vars, Some(SECRET))),
+            "AUTH_FILTERS installs no remote-user filter: add `remote_user` (`RemoteUserFilter`) \
+             or `persistent_remote_user` (`PersistentRemoteUserFilter`) after `session`, e.g. \
+             `session,gateway_jwt,remote_user`",
+            "{filters}"
+        );
+    }
+}
+
+#[test]
+fn traffic_settings_are_checked() {
+    for (setting, value, expected) in [
+        ("USER_CACHE_SECS", "3601", "a whole number of seconds from 0 (off) to 3600"),
+        ("USER_RECHECK_SECS", "-1", "a whole number of seconds (0: never re-check)"),
+        (
+            "LAST_LOGIN_INTERVAL_SECS",
+            "0",
+            "a whole number of seconds, at least 1 (Workers KV takes one write per second per key)",
+        ),
+        ("KV_TIMEOUT_MS", "10", "a whole number of milliseconds from 50 to 30000"),
+    ] {
+        assert_eq!(
+            message(stock(&[(setting, value)], Some(SECRET))),
+            format!("{setting} is `{value}`, but it must be {expected}")
+        );
+    }
+    let settings = StockSettings::from_vars(|_| None).unwrap();
+    assert_eq!(
+        (
+            settings.user_cache_secs,
+            settings.recheck_secs,
+            settings.last_login_interval_secs,
+            settings.kv_timeout_ms
+        ),
+        (60, 300, 300, 2000)
+    );
+}
+
+#[test]
+fn what_a_client_is_shown_holds_no_configured_value() {
+    let cases = [
+        (vec![("JWKS_URL", "http://internal.example/certs")], "JWKS_URL", "internal.example"),
+        (vec![("REMOTE_USER_HEADER", "Bad Header")], "REMOTE_USER_HEADER", "Bad Header"),
+        (vec![("AUTH_FILTERS", "session,bogus")], "AUTH_FILTERS", "bogus"),
+        (vec![("SESSION_TTL_SECS", "99999999999")], "SESSION_TTL_SECS", "99999999999"),
+    ];
+    for (vars, setting, value) in cases {
+        let mut all = vars.clone();
+        if setting == "JWKS_URL" {
+            all.extend([
+                ("AUTH_FILTERS", "session,gateway_jwt,remote_user"),
+                ("ACCESS_TEAM_DOMAIN", "team.cloudflareaccess.com"),
+                ("ACCESS_AUD", "aud"),
+            ]);
+        }
+        let err = stock(&all, Some(SECRET)).expect_err("refused");
+        assert!(err.to_string().contains(value), "the log keeps it: {err}");
+        let shown = err.redacted();
+        assert!(shown.contains(setting), "{shown}");
+        assert!(!shown.contains(value), "{shown}");
+    }
+    let short = stock(&[], Some("xq7zk")).expect_err("refused");
+    assert_eq!(
+        short.redacted(),
+        "`SessionFilter` needs SESSION_SECRET to be at least 32 bytes long"
+    );
+}
