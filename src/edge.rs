@@ -17,14 +17,16 @@ use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll, Waker};
 
 use async_trait::async_trait;
+use futures::future::{select, Either};
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::JsValue;
-use worker::{console_error, Env, Fetch, KvStore, Request};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use worker::{console_error, console_warn, Env, Fetch, KvStore, Request};
 
 use crate::error::{AuthError, ConfigError, StoreError};
 use crate::filter::{FilterChain, Outcome};
 use crate::jwks::JwksSource;
-use crate::settings::{StockSettings, KV_BINDING};
+use crate::settings::{StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING};
 use crate::store::UserStore;
 use crate::wire::{log_line, read_request, Plan, Reply};
 use crate::SystemClock;
@@ -42,6 +44,7 @@ use crate::SystemClock;
 pub struct WorkerKvStore {
     binding: String,
     kv: Option<KvStore>,
+    timeout_ms: u64,
 }
 
 impl WorkerKvStore {
@@ -50,6 +53,7 @@ impl WorkerKvStore {
         Self {
             binding: binding.to_owned(),
             kv: env.kv(binding).ok(),
+            timeout_ms: DEFAULT_KV_TIMEOUT_MS,
         }
     }
 
@@ -58,7 +62,23 @@ impl WorkerKvStore {
         Self {
             binding: binding.to_owned(),
             kv: KvStore::from_this(object, binding).ok(),
+            timeout_ms: DEFAULT_KV_TIMEOUT_MS,
         }
+    }
+
+    /// Abandon a call that has not answered within `ms` milliseconds (default 2000,
+    /// `KV_TIMEOUT_MS`): it fails as an unreachable store would (503), and a read that
+    /// timed out is never followed by a write.
+    ///
+    /// ```no_run
+    /// # fn demo(env: &worker::Env) {
+    /// let store = remote_user_filter::edge::WorkerKvStore::from_env(env, "USERS").with_timeout_ms(500);
+    /// # let _ = store;
+    /// # }
+    /// ```
+    pub fn with_timeout_ms(mut self, ms: u64) -> Self {
+        self.timeout_ms = ms;
+        self
     }
 
     fn kv(&self) -> Result<&KvStore, StoreError> {
@@ -66,25 +86,97 @@ impl WorkerKvStore {
             .as_ref()
             .ok_or_else(|| StoreError(format!("KV binding `{}` is not bound", self.binding)))
     }
+
+    /// `call`'s answer, or a timeout error once `timeout_ms` have passed.
+    async fn timed<T>(
+        &self,
+        what: &str,
+        key: &str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let call = std::pin::pin!(call);
+        let Some(timer) = Timer::start(self.timeout_ms) else {
+            return call.await;
+        };
+        match select(call, timer).await {
+            Either::Left((answer, _)) => answer,
+            Either::Right(((), _)) => Err(StoreError(format!(
+                "KV {what} of `{key}` did not answer within {} ms (KV_TIMEOUT_MS); abandoned",
+                self.timeout_ms
+            ))),
+        }
+    }
+}
+
+/// A `setTimeout` as a future; dropped before it fires, it clears the timer. (The `worker`
+/// crate's `Delay` unwraps `setTimeout`'s id as a number, which is not one under Node.)
+struct Timer {
+    fired: JsFuture,
+    id: JsValue,
+}
+
+impl Timer {
+    /// A timer of `ms` milliseconds; `None` where the runtime has no `setTimeout`.
+    fn start(ms: u64) -> Option<Self> {
+        let global = js_sys::global();
+        let set_timeout: js_sys::Function = js_sys::Reflect::get(&global, &"setTimeout".into())
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        let mut id = Ok(JsValue::UNDEFINED);
+        // The executor runs at once, inside `new Promise`.
+        let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+            id = set_timeout.call2(&global, &resolve, &JsValue::from_f64(ms as f64));
+        });
+        Some(Self {
+            fired: JsFuture::from(promise),
+            id: id.ok()?,
+        })
+    }
+}
+
+impl Future for Timer {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        Future::poll(std::pin::Pin::new(&mut self.fired), cx).map(|_| ())
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        let global = js_sys::global();
+        if let Some(clear) = js_sys::Reflect::get(&global, &"clearTimeout".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        {
+            let _ = clear.call1(&global, &self.id);
+        }
+    }
 }
 
 #[async_trait(?Send)]
 impl UserStore for WorkerKvStore {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.kv()?
-            .get(key)
-            .text()
-            .await
-            .map_err(|e| StoreError(e.to_string()))
+        let kv = self.kv()?;
+        let call = async {
+            kv.get(key)
+                .text()
+                .await
+                .map_err(|e| StoreError(e.to_string()))
+        };
+        self.timed("read", key, call).await
     }
 
     async fn put(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.kv()?
-            .put(key, value)
-            .map_err(|e| StoreError(e.to_string()))?
-            .execute()
-            .await
-            .map_err(|e| StoreError(e.to_string()))
+        let kv = self.kv()?;
+        let call = async {
+            kv.put(key, value)
+                .map_err(|e| StoreError(e.to_string()))?
+                .execute()
+                .await
+                .map_err(|e| StoreError(e.to_string()))
+        };
+        self.timed("write", key, call).await
     }
 
     fn missing_binding(&self) -> Option<&str> {
@@ -150,12 +242,14 @@ impl JwksSource for FetchJwks {
 
 fn build_stock(env: &Env) -> Result<Stock, ConfigError> {
     let settings = StockSettings::from_vars(|name| env_string(env, name))?;
+    let store = WorkerKvStore::from_env(env, KV_BINDING).with_timeout_ms(settings.kv_timeout_ms);
     let chain = settings
-        .chain(WorkerKvStore::from_env(env, KV_BINDING))
+        .chain(store)
         .session_secret(env_string(env, "SESSION_SECRET"))
         .gateway_secret(env_string(env, "GATEWAY_SECRET"))
         .clock(SystemClock)
         .jwks(Rc::new(FetchJwks::new(settings.gateway.jwks_url.clone())))
+        .on_warning(|line| console_warn!("remote-user-filter: {line}"))
         .build()?;
     Ok(Stock { chain, settings })
 }

@@ -255,7 +255,7 @@ pub struct FilterChain {
 }
 
 /// Where the chain sends the warnings filters note ([`AuthRequest::warn`]).
-type WarningSink = Rc<dyn Fn(&str)>;
+pub(crate) type WarningSink = Rc<dyn Fn(&str)>;
 
 impl std::fmt::Debug for FilterChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -368,6 +368,7 @@ impl StockSettings {
         StockChainBuilder {
             settings: self,
             store,
+            on_warning: None,
             session_secret: None,
             gateway_secret: None,
             clock: Rc::new(SystemClock),
@@ -395,6 +396,7 @@ impl StockSettings {
 pub struct StockChainBuilder<'a, S> {
     settings: &'a StockSettings,
     store: S,
+    on_warning: Option<crate::filter::WarningSink>,
     session_secret: Option<String>,
     gateway_secret: Option<String>,
     clock: Rc<dyn Clock>,
@@ -450,6 +452,12 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
         self
     }
 
+    /// Where the chain's warnings go (the worker: `console.warn`).
+    pub fn on_warning(mut self, sink: impl Fn(&str) + 'static) -> Self {
+        self.on_warning = Some(Rc::new(sink));
+        self
+    }
+
     /// Where `gateway_jwt` fetches keys (the worker: `fetch(JWKS URL)`).
     pub fn jwks(mut self, source: Rc<dyn JwksSource>) -> Self {
         self.jwks = Some(source);
@@ -478,6 +486,9 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
         let mut builder = FilterChain::builder()
             .anonymous(settings.anonymous)
             .clock(self.clock);
+        if let Some(sink) = self.on_warning {
+            builder = builder.on_warning(move |line| sink(line));
+        }
         let jwks: Rc<dyn JwksSource> = self.jwks.unwrap_or_else(|| Rc::new(NoJwksSource));
         for name in &settings.filters {
             let remote_user = || {

@@ -568,14 +568,26 @@ fn a_chain_that_logs_no_one_in_is_refused() {
 #[test]
 fn traffic_settings_are_checked() {
     for (setting, value, expected) in [
-        ("USER_CACHE_SECS", "3601", "a whole number of seconds from 0 (off) to 3600"),
-        ("USER_RECHECK_SECS", "-1", "a whole number of seconds (0: never re-check)"),
+        (
+            "USER_CACHE_SECS",
+            "3601",
+            "a whole number of seconds from 0 (off) to 3600",
+        ),
+        (
+            "USER_RECHECK_SECS",
+            "-1",
+            "a whole number of seconds (0: never re-check)",
+        ),
         (
             "LAST_LOGIN_INTERVAL_SECS",
             "0",
             "a whole number of seconds, at least 1 (Workers KV takes one write per second per key)",
         ),
-        ("KV_TIMEOUT_MS", "10", "a whole number of milliseconds from 50 to 30000"),
+        (
+            "KV_TIMEOUT_MS",
+            "10",
+            "a whole number of milliseconds from 50 to 30000",
+        ),
     ] {
         assert_eq!(
             message(stock(&[(setting, value)], Some(SECRET))),
@@ -597,10 +609,26 @@ fn traffic_settings_are_checked() {
 #[test]
 fn what_a_client_is_shown_holds_no_configured_value() {
     let cases = [
-        (vec![("JWKS_URL", "http://internal.example/certs")], "JWKS_URL", "internal.example"),
-        (vec![("REMOTE_USER_HEADER", "Bad Header")], "REMOTE_USER_HEADER", "Bad Header"),
-        (vec![("AUTH_FILTERS", "session,bogus")], "AUTH_FILTERS", "bogus"),
-        (vec![("SESSION_TTL_SECS", "99999999999")], "SESSION_TTL_SECS", "99999999999"),
+        (
+            vec![("JWKS_URL", "http://internal.example/certs")],
+            "JWKS_URL",
+            "internal.example",
+        ),
+        (
+            vec![("REMOTE_USER_HEADER", "Bad Header")],
+            "REMOTE_USER_HEADER",
+            "Bad Header",
+        ),
+        (
+            vec![("AUTH_FILTERS", "session,bogus")],
+            "AUTH_FILTERS",
+            "bogus",
+        ),
+        (
+            vec![("SESSION_TTL_SECS", "99999999999")],
+            "SESSION_TTL_SECS",
+            "99999999999",
+        ),
     ];
     for (vars, setting, value) in cases {
         let mut all = vars.clone();

@@ -40,6 +40,11 @@ export function standInEnv(failing) {
   };
   return { USERS, calls, map };
 }
+export function hangingEnv() {
+  const env = standInEnv(false);
+  env.USERS.get = (key) => { env.calls.get++; return new Promise(() => {}); };
+  return env;
+}
 export function gets(env) { return env.calls.get; }
 export function puts(env) { return env.calls.put; }
 export function value(env, key) { return env.map.get(key); }
@@ -48,6 +53,8 @@ export function seed(env, key, v) { env.map.set(key, v); }
 extern "C" {
     #[wasm_bindgen(js_name = standInEnv)]
     fn stand_in_env(failing: bool) -> JsValue;
+    #[wasm_bindgen(js_name = hangingEnv)]
+    fn hanging_env() -> JsValue;
     fn gets(env: &JsValue) -> u32;
     fn puts(env: &JsValue) -> u32;
     fn value(env: &JsValue, key: &str) -> Option<String>;
@@ -181,11 +188,53 @@ async fn known_user_keeps_unknown_fields_and_switching_user_rotates_the_session(
     };
     assert_eq!(user.groups, ["ops"]);
     assert_ne!(claims(&ann_cookie)["jti"], claims(&cookie)["jti"]);
-    let record = value(&env, "user:bob@example.com").unwrap();
-    assert!(
-        record.contains(r#""team":"blue""#) && record.contains("last_login"),
-        "{record}"
+    assert_eq!(
+        value(&env, "user:bob@example.com").as_deref(),
+        Some(r#"{"username":"bob@example.com","is_active":true,"groups":["ops"],"team":"blue"}"#),
+        "the admin's record is never rewritten by a login"
     );
+    let stamp = value(&env, "login:bob@example.com").expect("the login is stamped");
+    assert!(stamp.starts_with(r#"{"last_login":"20"#), "{stamp}");
+}
+
+#[wasm_bindgen_test]
+async fn a_kv_call_that_never_answers_is_abandoned_with_503_and_nothing_written() {
+    let env = hanging_env();
+    let chain = stock_chain(&env, &[("KV_TIMEOUT_MS", "50")]);
+    let outcome = chain
+        .handle(headers(Some("ann@example.com"), None, &[]))
+        .await;
+    assert_refused(outcome, 503);
+    assert_eq!((gets(&env), puts(&env)), (1, 0));
+}
+
+#[wasm_bindgen_test]
+async fn concurrent_first_logins_and_cookieless_repeats_share_kv_calls() {
+    let env = stand_in_env(false);
+    let chain = stock_chain(&env, &[]);
+    let logins = (0..8).map(|_| chain.handle(headers(Some("ann@example.com"), None, &[])));
+    for outcome in futures::future::join_all(logins).await {
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Forward {
+                    user: Some(_),
+                    set_cookie: Some(_),
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!((gets(&env), puts(&env)), (1, 1), "one read, one creation");
+    // A client without cookies, again and again: no KV call.
+    for _ in 0..3 {
+        let outcome = chain
+            .handle(headers(Some("ann@example.com"), None, &[]))
+            .await;
+        assert!(outcome.set_cookie().is_some());
+    }
+    assert_eq!((gets(&env), puts(&env)), (1, 1));
 }
 
 #[wasm_bindgen_test]
@@ -306,7 +355,9 @@ async fn custom_backend_on_the_async_path_for_known_and_unknown_users() {
         Some("bob@old.example"),
         "known users keep theirs"
     );
+    // Two reads; the creation of ann, the stamp of bob's login.
     assert_eq!((gets(&env), puts(&env)), (2, 2));
+    assert!(value(&env, "login:bob").is_some());
 }
 
 #[wasm_bindgen_test]
