@@ -11,6 +11,8 @@
 
 use std::cell::Cell;
 
+use futures::future::LocalBoxFuture;
+
 /// A source of the current time in whole seconds since the Unix epoch.
 ///
 /// ```
@@ -22,6 +24,15 @@ use std::cell::Cell;
 pub trait Clock {
     /// Seconds since 1970-01-01T00:00:00Z.
     fn now_secs(&self) -> u64;
+
+    /// A future that completes after `ms` milliseconds on the runtime's timers, or `None`
+    /// (the default) where there are none. A request that waits on work another request
+    /// started (a shared key fetch or user look-up) races it against this: workerd cancels
+    /// a request as hung when it waits on nothing of its own, and a timer is its own.
+    fn sleep(&self, ms: u64) -> Option<LocalBoxFuture<'static, ()>> {
+        let _ = ms;
+        None
+    }
 }
 
 /// The host's clock: `SystemTime` natively, `Date.now()` on wasm32.
@@ -45,6 +56,75 @@ impl Clock for SystemClock {
     #[cfg(target_arch = "wasm32")]
     fn now_secs(&self) -> u64 {
         (js_sys::Date::now() / 1000.0) as u64
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn sleep(&self, ms: u64) -> Option<LocalBoxFuture<'static, ()>> {
+        Timer::start(ms).map(|timer| Box::pin(timer) as LocalBoxFuture<'static, ()>)
+    }
+}
+
+/// A `setTimeout` as a future; dropped before it fires, it clears the timer. (The `worker`
+/// crate's `Delay` unwraps `setTimeout`'s id as a number, which it is not under Node.)
+///
+/// ```no_run
+/// # async fn demo() {
+/// if let Some(timer) = remote_user_filter::Timer::start(50) {
+///     timer.await;
+/// }
+/// # }
+/// ```
+#[cfg(target_arch = "wasm32")]
+#[derive(Debug)]
+pub struct Timer {
+    fired: wasm_bindgen_futures::JsFuture,
+    id: wasm_bindgen::JsValue,
+}
+
+#[cfg(target_arch = "wasm32")]
+impl Timer {
+    /// A timer of `ms` milliseconds; `None` where the runtime has no `setTimeout`.
+    pub fn start(ms: u64) -> Option<Self> {
+        use wasm_bindgen::JsCast;
+        let global = js_sys::global();
+        let set_timeout: js_sys::Function = js_sys::Reflect::get(&global, &"setTimeout".into())
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        let mut id = Ok(wasm_bindgen::JsValue::UNDEFINED);
+        // The executor runs at once, inside `new Promise`.
+        let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+            id = set_timeout.call2(&global, &resolve, &(ms as f64).into());
+        });
+        Some(Self {
+            fired: wasm_bindgen_futures::JsFuture::from(promise),
+            id: id.ok()?,
+        })
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+impl std::future::Future for Timer {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        std::future::Future::poll(std::pin::Pin::new(&mut self.fired), cx).map(|_| ())
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+impl Drop for Timer {
+    fn drop(&mut self) {
+        use wasm_bindgen::JsCast;
+        let global = js_sys::global();
+        if let Some(clear) = js_sys::Reflect::get(&global, &"clearTimeout".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        {
+            let _ = clear.call1(&global, &self.id);
+        }
     }
 }
 
@@ -85,5 +165,8 @@ impl Clock for ManualClock {
 impl<C: Clock + ?Sized> Clock for std::rc::Rc<C> {
     fn now_secs(&self) -> u64 {
         (**self).now_secs()
+    }
+    fn sleep(&self, ms: u64) -> Option<LocalBoxFuture<'static, ()>> {
+        (**self).sleep(ms)
     }
 }

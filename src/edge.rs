@@ -19,8 +19,7 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use async_trait::async_trait;
 use futures::future::{select, Either};
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::JsValue;
 use worker::{console_error, console_warn, Env, Fetch, KvStore, Request};
 
 use crate::error::{AuthError, ConfigError, StoreError};
@@ -29,7 +28,7 @@ use crate::jwks::JwksSource;
 use crate::settings::{StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING};
 use crate::store::UserStore;
 use crate::wire::{log_line, read_request, Plan, Reply};
-use crate::SystemClock;
+use crate::{SystemClock, Timer};
 
 /// A Workers KV namespace as a [`UserStore`]; a missing binding is reported by the
 /// configuration check, not at the first user lookup.
@@ -104,52 +103,6 @@ impl WorkerKvStore {
                 "KV {what} of `{key}` did not answer within {} ms (KV_TIMEOUT_MS); abandoned",
                 self.timeout_ms
             ))),
-        }
-    }
-}
-
-/// A `setTimeout` as a future; dropped before it fires, it clears the timer. (The `worker`
-/// crate's `Delay` unwraps `setTimeout`'s id as a number, which is not one under Node.)
-struct Timer {
-    fired: JsFuture,
-    id: JsValue,
-}
-
-impl Timer {
-    /// A timer of `ms` milliseconds; `None` where the runtime has no `setTimeout`.
-    fn start(ms: u64) -> Option<Self> {
-        let global = js_sys::global();
-        let set_timeout: js_sys::Function = js_sys::Reflect::get(&global, &"setTimeout".into())
-            .ok()?
-            .dyn_into()
-            .ok()?;
-        let mut id = Ok(JsValue::UNDEFINED);
-        // The executor runs at once, inside `new Promise`.
-        let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-            id = set_timeout.call2(&global, &resolve, &JsValue::from_f64(ms as f64));
-        });
-        Some(Self {
-            fired: JsFuture::from(promise),
-            id: id.ok()?,
-        })
-    }
-}
-
-impl Future for Timer {
-    type Output = ();
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        Future::poll(std::pin::Pin::new(&mut self.fired), cx).map(|_| ())
-    }
-}
-
-impl Drop for Timer {
-    fn drop(&mut self) {
-        let global = js_sys::global();
-        if let Some(clear) = js_sys::Reflect::get(&global, &"clearTimeout".into())
-            .ok()
-            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
-        {
-            let _ = clear.call1(&global, &self.id);
         }
     }
 }

@@ -400,6 +400,9 @@ impl FilterChain {
 
     /// Run every filter on `req` and decide; the warnings noted go to the sink.
     pub async fn run(&self, req: &mut AuthRequest) -> Outcome {
+        if req.clock.is_none() {
+            req.clock = Some(Rc::clone(&self.clock));
+        }
         let outcome = self.decide(req).await;
         if let Some(sink) = &self.on_warning {
             for line in req.warnings() {

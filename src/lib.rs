@@ -57,6 +57,7 @@ mod request;
 mod session;
 pub mod session_token;
 mod settings;
+mod single_flight;
 mod store;
 mod type_name;
 mod upstream;
@@ -81,6 +82,8 @@ pub use backend::{
     AllowAllUsers, Authenticated, KvUserBackend, UserBackend, DEFAULT_LAST_LOGIN_INTERVAL_SECS,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(target_arch = "wasm32")]
+pub use clock::Timer;
 pub use error::{AuthError, BackendError, ConfigError, ConfigProblem, StoreError};
 pub use filter::{
     AnonymousPolicy, Filter, FilterChain, FilterChainBuilder, FilterKind, Outcome, Position,

@@ -30,7 +30,7 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use async_trait::async_trait;
-use futures::future::{FutureExt, LocalBoxFuture, Shared};
+use futures::future::FutureExt;
 use http::HeaderName;
 
 use crate::backend::{Authenticated, UserBackend};
@@ -38,6 +38,7 @@ use crate::error::{AuthError, BackendError, ConfigError, ConfigProblem};
 use crate::filter::{Filter, FilterKind, Position};
 use crate::request::AuthRequest;
 use crate::session::{login, logout, renew};
+use crate::single_flight::SingleFlight;
 use crate::user::SessionUser;
 
 /// The identity header Cloudflare Access sets.
@@ -58,6 +59,11 @@ const USER_CACHE_ENTRIES: usize = 4096;
 /// What one look-up decided: the user, or `None` for refused.
 type Lookup = Result<Option<Authenticated>, BackendError>;
 
+/// How long a request waits on a look-up another request started before giving up (503).
+/// The request doing the look-up gives up sooner (`KV_TIMEOUT_MS`); this bounds the wait
+/// should that request go away.
+const SHARED_WAIT_MS: u64 = 5_000;
+
 /// Users looked up in this isolate, and the look-ups under way, by cleaned username:
 /// concurrent requests for one user wait on one look-up, and repeats within `ttl_secs`
 /// reuse its answer (a refusal too).
@@ -66,7 +72,7 @@ struct UserCache {
     ttl_secs: u64,
     entries: RefCell<HashMap<String, (u64, Option<Authenticated>)>>,
     order: RefCell<VecDeque<String>>,
-    in_flight: RefCell<HashMap<String, Shared<LocalBoxFuture<'static, Lookup>>>>,
+    in_flight: SingleFlight<Lookup>,
 }
 
 impl UserCache {
@@ -369,40 +375,31 @@ impl RemoteUserFilter {
         if let Some(found) = self.users.get(username, now) {
             return Ok(found);
         }
-        let running = self.users.in_flight.borrow().get(username).cloned();
-        let shared = match running {
-            Some(shared) => shared,
-            None => {
-                let backend = Rc::clone(&self.backend);
-                // The look-up outlives this request's borrow: it gets its own view.
-                let view = AuthRequest::new(req.headers().clone(), now);
-                let name = username.to_owned();
-                let remote_user = remote_user.map(str::to_owned);
-                let shared = async move {
-                    match remote_user {
-                        Some(remote_user) => backend.authenticate(&view, &remote_user).await,
-                        None => backend.find_or_create(&view, &name).await,
-                    }
+        let start = || {
+            let backend = Rc::clone(&self.backend);
+            // The look-up outlives this request's borrow: it gets its own view.
+            let view = AuthRequest::new(req.headers().clone(), now);
+            let name = username.to_owned();
+            let remote_user = remote_user.map(str::to_owned);
+            async move {
+                match remote_user {
+                    Some(remote_user) => backend.authenticate(&view, &remote_user).await,
+                    None => backend.find_or_create(&view, &name).await,
                 }
-                .boxed_local()
-                .shared();
-                self.users
-                    .in_flight
-                    .borrow_mut()
-                    .insert(username.to_owned(), shared.clone());
-                shared
             }
+            .boxed_local()
         };
-        let result = shared.clone().await;
-        {
-            let mut in_flight = self.users.in_flight.borrow_mut();
-            if in_flight
-                .get(username)
-                .is_some_and(|s| Shared::ptr_eq(s, &shared))
-            {
-                in_flight.remove(username);
-            }
-        }
+        let guard = req.sleep(SHARED_WAIT_MS);
+        let result = self
+            .users
+            .in_flight
+            .run(username, start, guard)
+            .await
+            .unwrap_or_else(|| {
+                Err(BackendError::Unavailable(format!(
+                    "waited {SHARED_WAIT_MS} ms for another request's look-up of `{username}`"
+                )))
+            });
         if let Ok(found) = &result {
             self.users.put(username, now, found.clone());
         }

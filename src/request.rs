@@ -11,8 +11,12 @@
 //! assert!(req.user().is_none());
 //! ```
 
+use std::rc::Rc;
+
+use futures::future::LocalBoxFuture;
 use http::HeaderMap;
 
+use crate::clock::Clock;
 use crate::session::SessionState;
 use crate::user::SessionUser;
 
@@ -24,7 +28,6 @@ use crate::user::SessionUser;
 /// let req = AuthRequest::new(http::HeaderMap::new(), 0);
 /// assert!(!req.is_authenticated());
 /// ```
-#[derive(Debug)]
 pub struct AuthRequest {
     headers: HeaderMap,
     now: u64,
@@ -37,6 +40,20 @@ pub struct AuthRequest {
     /// names the user the request is forwarded as.
     pub(crate) identity_confirmed: bool,
     warnings: Vec<String>,
+    /// The chain's clock, for timers (set by [`FilterChain::run`](crate::FilterChain::run)).
+    pub(crate) clock: Option<Rc<dyn Clock>>,
+}
+
+impl std::fmt::Debug for AuthRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthRequest")
+            .field("headers", &self.headers)
+            .field("now", &self.now)
+            .field("session", &self.session)
+            .field("user", &self.user)
+            .field("rejected", &self.rejected)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AuthRequest {
@@ -51,6 +68,7 @@ impl AuthRequest {
             verified: None,
             identity_confirmed: false,
             warnings: Vec::new(),
+            clock: None,
         }
     }
 
@@ -118,6 +136,11 @@ impl AuthRequest {
     /// The warnings noted so far.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// A timer of `ms` milliseconds on the chain's clock ([`Clock::sleep`]), if it has timers.
+    pub(crate) fn sleep(&self, ms: u64) -> Option<LocalBoxFuture<'static, ()>> {
+        self.clock.as_ref()?.sleep(ms)
     }
 
     /// Whether a session filter has run for this request.

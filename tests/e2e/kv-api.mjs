@@ -7,9 +7,11 @@ import http from "node:http";
 /**
  * Stores values in `store`, logs each KV operation in `ops` as { method, key }, and fails the
  * verbs listed in `failing` (e.g. ["GET"], ["PUT"]) with 503, as an unreachable KV would.
+ * Verbs in `hang` are never answered (a KV that does not respond); every answer waits
+ * `delayMs` first (so concurrent requests overlap).
  * `counts()` tallies `ops` by verb; `reset()` empties `ops`.
  */
-export async function startKvApi({ failing = [] } = {}) {
+export async function startKvApi({ failing = [], hang = [], delayMs = 0 } = {}) {
   const store = new Map();
   const ops = [];
   const server = http.createServer((req, res) => {
@@ -24,6 +26,13 @@ export async function startKvApi({ failing = [] } = {}) {
       }
       const key = decodeURIComponent(new URL(target).pathname.slice(1));
       ops.push({ method: req.method, key });
+      if (hang.includes(req.method)) return;
+      if (delayMs > 0) return setTimeout(() => answer(req, res, key, body), delayMs);
+      answer(req, res, key, body);
+    });
+  });
+  function answer(req, res, key, body) {
+    {
       if (failing.includes(req.method)) {
         res.statusCode = 503;
         return res.end("KV is down");
@@ -41,8 +50,8 @@ export async function startKvApi({ failing = [] } = {}) {
       }
       res.statusCode = 501;
       res.end();
-    });
-  });
+    }
+  }
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
   const url = `http://127.0.0.1:${server.address().port}/`;
   return {
