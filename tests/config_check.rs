@@ -430,7 +430,8 @@ fn stock_default_is_cloudflare_access_and_names_what_is_missing() {
     assert_eq!(
         with(("JWKS_URL", "http://keys.example.com/certs")),
         "`GatewayJwtFilter` setting JWKS_URL is `http://keys.example.com/certs`, but it must be \
-         an https URL (plain http only on loopback, for tests)"
+         an https URL, or plain http only to localhost, 127.0.0.0/8 or [::1] (for tests), with \
+         no `user@` before the host"
     );
     assert!(with(("AUTH_FILTERS", "session,remote_user,gateway_jwt"))
         .starts_with("`RemoteUserFilter` trusts the plain header"));
@@ -444,6 +445,68 @@ fn stock_default_is_cloudflare_access_and_names_what_is_missing() {
         "`GatewayJwtFilter` must be installed before `RemoteUserFilter`, which relies on what it \
          checks"
     );
+}
+
+/// Issue 9: JWKS_URL's plain-http exception is for a loopback host, parsed, not a prefix.
+#[test]
+fn jwks_url_plain_http_only_to_a_loopback_host_and_never_with_user_info() {
+    let with_url = |url: &str| {
+        stock(
+            &[
+                ("AUTH_FILTERS", "session,gateway_jwt,remote_user"),
+                ("ACCESS_TEAM_DOMAIN", "t.cloudflareaccess.com"),
+                ("ACCESS_AUD", "a"),
+                ("JWKS_URL", url),
+            ],
+            Some(SECRET),
+        )
+    };
+    // Every refused URL's answer, so one run shows each that slips through.
+    let refused: Vec<(&str, Result<Vec<String>, String>)> = [
+        "http://localhost@evil.example/certs",
+        "http://127.0.0.1@evil.example/certs",
+        "http://127.0.0.1.evil.example/",
+        "http://localhost.evil.example/certs",
+        "http://[::2]/certs",
+        "https://user:password@keys.example.com/certs",
+        "http://keys.example.com/certs",
+        "ftp://127.0.0.1/certs",
+        "https:///certs",
+        "keys.example.com/certs",
+    ]
+    .into_iter()
+    .map(|url| (url, with_url(url).map_err(|e| e.to_string())))
+    .collect();
+    let expected: Vec<(&str, Result<Vec<String>, String>)> = refused
+        .iter()
+        .map(|(url, _)| {
+            let text = format!(
+                "`GatewayJwtFilter` setting JWKS_URL is `{url}`, but it must be an https URL, \
+                 or plain http only to localhost, 127.0.0.0/8 or [::1] (for tests), with no \
+                 `user@` before the host"
+            );
+            (*url, Err(text))
+        })
+        .collect();
+    assert_eq!(refused, expected);
+    for url in [
+        "http://127.0.0.1:8787/certs",
+        "http://127.9.8.7/certs",
+        "http://[::1]:1/x",
+        "http://localhost:9/x",
+        "https://keys.example.com/certs",
+        "https://keys.example.com:8443/cdn-cgi/access/certs",
+    ] {
+        assert_eq!(
+            with_url(url).map_err(|e| e.to_string()),
+            Ok(vec![
+                "SessionFilter".to_owned(),
+                "GatewayJwtFilter".to_owned(),
+                "RemoteUserFilter".to_owned()
+            ]),
+            "{url}"
+        );
+    }
 }
 
 #[test]
