@@ -197,6 +197,13 @@ pub enum ConfigProblem {
         /// The identity header.
         header: String,
     },
+    /// A filter that verifies signed assertions was given no way to fetch the gateway's keys.
+    #[error(
+        "has no source for the gateway's signing keys, so every signed assertion would be \
+         answered 503; give the chain builder one with `.jwks(...)` (the worker passes \
+         `FetchJwks` for JWKS_URL)"
+    )]
+    MissingKeySource,
     /// A setting has a value the filter cannot use.
     #[error("setting {setting} is `{value}`, but it must be {expected}")]
     InvalidValue {

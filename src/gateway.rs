@@ -364,6 +364,36 @@ impl GatewayJwtFilter {
     }
 }
 
+/// Whether keys may be fetched from `url`: https to any host, or plain http to a loopback host
+/// (`localhost`, 127.0.0.0/8, `[::1]`), parsed rather than matched by prefix
+/// (`http://localhost@evil.example` goes to evil.example); never with userinfo.
+fn jwks_url_allowed(url: &str) -> bool {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return false;
+    };
+    let Some(authority) = uri.authority() else {
+        return false;
+    };
+    let host = authority.host();
+    if authority.as_str().contains('@') || host.is_empty() {
+        return false;
+    }
+    match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => {
+            let ip = host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(host);
+            host.eq_ignore_ascii_case("localhost")
+                || ip
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        _ => false,
+    }
+}
+
 #[async_trait(?Send)]
 impl Filter for GatewayJwtFilter {
     fn kind(&self) -> FilterKind {
@@ -402,15 +432,12 @@ impl Filter for GatewayJwtFilter {
                 expected: "at most 300 seconds",
             });
         }
-        let url = &self.preset.jwks_url;
-        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|p| url.starts_with(p));
-        if !(url.starts_with("https://") || loopback) {
+        if !jwks_url_allowed(&self.preset.jwks_url) {
             return Err(ConfigProblem::InvalidValue {
                 setting: "JWKS_URL",
-                value: url.clone(),
-                expected: "an https URL (plain http only on loopback, for tests)",
+                value: self.preset.jwks_url.clone(),
+                expected: "an https URL, or plain http only to localhost, 127.0.0.0/8 or [::1] \
+                           (for tests), with no `user@` before the host",
             });
         }
         if position.before().contains(&FilterKind::RemoteUser) {

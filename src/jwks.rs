@@ -1,6 +1,7 @@
 //! Gateway signing keys: parsed from a JWKS document, cached in isolate memory for a TTL,
 //! refetched when a token names an unknown `kid` (at most once per 30 s, so forged `kid`s
-//! cannot cause a fetch storm). A failed refetch keeps the cached keys.
+//! cannot cause a fetch storm). A failed refetch keeps the cached keys. Requests that need
+//! the keys while a fetch is in flight all wait for that one fetch.
 //!
 //! ```
 //! use remote_user_filter::parse_jwks;
@@ -153,12 +154,150 @@ pub enum KeyError {
     Unavailable(String),
 }
 
+type KeyMap = HashMap<String, Rc<Jwk>>;
+
+/// The fetch in flight, since `started`: `done` fires when it ends, however it ends.
+struct InFlight {
+    id: u64,
+    started: u64,
+    done: signal::Done,
+}
+
 #[derive(Default)]
 struct KeyState {
-    keys: HashMap<String, Rc<Jwk>>,
+    keys: KeyMap,
     fetched_at: Option<u64>,
     last_attempt: Option<u64>,
+    /// Why the last fetch failed (cleared by a successful one).
+    failure: Option<String>,
     generation: u64,
+    fetches_started: u64,
+    in_flight: Option<InFlight>,
+}
+
+impl KeyState {
+    fn is_fresh(&self, now: u64, ttl_secs: u64) -> bool {
+        self.fetched_at
+            .is_some_and(|t| now < t.saturating_add(ttl_secs))
+    }
+}
+
+/// Fetch and parse the key set.
+async fn fetch_keys(source: &dyn JwksSource) -> Result<KeyMap, String> {
+    let doc = source.fetch_jwks().await?;
+    let keys = parse_jwks(&doc).map_err(|e| e.to_string())?;
+    if keys.is_empty() {
+        return Err("the key set holds no usable signing key".to_owned());
+    }
+    Ok(keys
+        .into_iter()
+        .map(|k| (k.kid.clone(), Rc::new(k)))
+        .collect())
+}
+
+/// How the requests waiting for a key fetch learn that it ended.
+///
+/// Only the request that started a fetch drives it; the others wait for its [`signal::Done`].
+/// Natively that is a `Shared` oneshot receiver. In workerd a request must not be resumed by
+/// another request's Rust waker (it would then run, and do its own I/O, in the other
+/// request's context), nor wait on a promise it made itself that another request resolves
+/// (the runtime cancels it as hung). What works is awaiting a promise the fetching request
+/// made: so on wasm32 the fetching request makes one, and each waiter awaits its own
+/// `JsFuture` of it, attached from its own context.
+mod signal {
+    #[cfg(not(target_arch = "wasm32"))]
+    mod imp {
+        use std::future::Future;
+
+        use futures::channel::oneshot;
+        use futures::future::{FutureExt, Shared};
+
+        /// Held by the fetching request; dropping it fires the signal.
+        pub(in crate::jwks) struct Fire {
+            _sender: oneshot::Sender<()>,
+        }
+
+        /// What the waiters wait for.
+        pub(in crate::jwks) struct Done(Shared<oneshot::Receiver<()>>);
+
+        pub(in crate::jwks) fn signal() -> (Fire, Done) {
+            let (sender, done) = oneshot::channel();
+            (Fire { _sender: sender }, Done(done.shared()))
+        }
+
+        impl Done {
+            /// Ready once the signal fired.
+            pub(in crate::jwks) fn wait(&self) -> impl Future<Output = ()> {
+                self.0.clone().map(|_| ())
+            }
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    mod imp {
+        use std::future::Future;
+
+        use futures::future::FutureExt;
+        use js_sys::{Function, Promise};
+        use wasm_bindgen::JsValue;
+        use wasm_bindgen_futures::JsFuture;
+
+        /// Held by the fetching request; dropping it resolves the promise.
+        pub(in crate::jwks) struct Fire(Option<Function>);
+
+        impl Drop for Fire {
+            fn drop(&mut self) {
+                if let Some(resolve) = self.0.take() {
+                    // Resolving a promise cannot fail.
+                    let _ = resolve.call0(&JsValue::UNDEFINED);
+                }
+            }
+        }
+
+        /// The promise the fetching request made.
+        pub(in crate::jwks) struct Done(Promise);
+
+        pub(in crate::jwks) fn signal() -> (Fire, Done) {
+            let mut resolve = None;
+            // The executor runs at once, so `resolve` is set; were it not, the promise would
+            // be an already resolved one and nobody would wait.
+            let promise = Promise::new(&mut |res, _reject| resolve = Some(res));
+            match resolve {
+                Some(resolve) => (Fire(Some(resolve)), Done(promise)),
+                None => (Fire(None), Done(Promise::resolve(&JsValue::UNDEFINED))),
+            }
+        }
+
+        impl Done {
+            /// Ready once the signal fired; call it from the waiting request itself.
+            pub(in crate::jwks) fn wait(&self) -> impl Future<Output = ()> {
+                JsFuture::from(self.0.clone()).map(|_| ())
+            }
+        }
+    }
+
+    pub(super) use imp::{signal, Done, Fire};
+}
+
+/// Ends the fetch `id` when dropped, finished or abandoned: clears it and wakes its waiters,
+/// who then look at the key set again.
+struct FetchInFlight<'a> {
+    state: &'a RefCell<KeyState>,
+    id: u64,
+    _fire: signal::Fire,
+}
+
+impl Drop for FetchInFlight<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.state.try_borrow_mut() {
+            state.in_flight.take_if(|f| f.id == self.id);
+        }
+    }
+}
+
+enum Next<'a, W> {
+    Wait(W),
+    Fetch(FetchInFlight<'a>),
 }
 
 /// The isolate's cached key set.
@@ -190,6 +329,7 @@ impl std::fmt::Debug for KeyCache {
             .field("ttl_secs", &self.ttl_secs)
             .field("keys", &state.keys.len())
             .field("fetched_at", &state.fetched_at)
+            .field("fetching", &state.in_flight.is_some())
             .finish()
     }
 }
@@ -224,10 +364,7 @@ impl KeyCache {
 
     /// Whether the key set was fetched less than the TTL before `now`.
     pub fn is_fresh(&self, now: u64) -> bool {
-        self.state
-            .borrow()
-            .fetched_at
-            .is_some_and(|t| now < t.saturating_add(self.ttl_secs))
+        self.state.borrow().is_fresh(now, self.ttl_secs)
     }
 
     /// Whether `kid` is in the current key set (no fetch).
@@ -235,47 +372,99 @@ impl KeyCache {
         self.state.borrow().keys.contains_key(kid)
     }
 
-    /// The key for `kid` at `now`, fetching when the set is stale or lacks it (throttled).
+    /// The key for `kid` at `now`, fetching when the set is stale or lacks it. A caller that
+    /// needs a fetch while one is in flight waits for that one; otherwise a fetch starts at
+    /// most once per refetch interval, and a caller that may not start one gets what is cached.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use futures::future::join_all;
+    /// use remote_user_filter::{async_trait, JwksSource, KeyCache};
+    /// struct Keys(std::cell::Cell<u32>);
+    /// #[async_trait(?Send)]
+    /// impl JwksSource for Keys {
+    ///     async fn fetch_jwks(&self) -> Result<String, String> {
+    ///         self.0.set(self.0.get() + 1);
+    ///         Ok(r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","x":"AA","y":"AA"}]}"#.into())
+    ///     }
+    /// }
+    /// # futures::executor::block_on(async {
+    /// let source = Rc::new(Keys(Default::default()));
+    /// let cache = KeyCache::new(source.clone());
+    /// let keys = join_all((0..8).map(|_| cache.key("k1", 0))).await;
+    /// assert!(keys.iter().all(Result::is_ok));
+    /// assert_eq!(source.0.get(), 1); // one fetch, however many callers
+    /// # });
+    /// ```
     pub async fn key(&self, kid: &str, now: u64) -> Result<Rc<Jwk>, KeyError> {
-        let (found, may_fetch) = {
-            let state = self.state.borrow();
-            let may_fetch = state
-                .last_attempt
-                .is_none_or(|t| now >= t.saturating_add(self.min_refetch_secs));
-            (state.keys.get(kid).cloned(), may_fetch)
-        };
-        if let Some(key) = found.filter(|_| self.is_fresh(now)) {
-            return Ok(key);
-        }
-        let mut error = None;
-        if may_fetch {
-            self.state.borrow_mut().last_attempt = Some(now);
-            match self
-                .source
-                .fetch_jwks()
-                .await
-                .and_then(|doc| parse_jwks(&doc).map_err(|e| e.to_string()))
-            {
-                Ok(keys) if !keys.is_empty() => {
-                    let mut state = self.state.borrow_mut();
-                    state.keys = keys
-                        .into_iter()
-                        .map(|k| (k.kid.clone(), Rc::new(k)))
-                        .collect();
-                    state.fetched_at = Some(now);
-                    state.generation += 1;
+        loop {
+            let next = {
+                let mut state = self.state.borrow_mut();
+                if state.is_fresh(now, self.ttl_secs) {
+                    if let Some(key) = state.keys.get(kid) {
+                        return Ok(Rc::clone(key));
+                    }
                 }
-                Ok(_) => error = Some("the key set holds no usable signing key".to_owned()),
-                Err(e) => error = Some(e),
+                let may_fetch = state
+                    .last_attempt
+                    .is_none_or(|t| now >= t.saturating_add(self.min_refetch_secs));
+                match &state.in_flight {
+                    // A fetch that has been in flight for the whole refetch interval is
+                    // presumed lost (in workerd, a request cancelled mid-fetch never resumes):
+                    // the next caller starts another, still at most one per interval.
+                    Some(f) if now < f.started.saturating_add(self.min_refetch_secs) => {
+                        Next::Wait(f.done.wait())
+                    }
+                    _ if may_fetch => {
+                        state.last_attempt = Some(now);
+                        state.fetches_started += 1;
+                        let id = state.fetches_started;
+                        let (fire, done) = signal::signal();
+                        state.in_flight = Some(InFlight {
+                            id,
+                            started: now,
+                            done,
+                        });
+                        Next::Fetch(FetchInFlight {
+                            state: &self.state,
+                            id,
+                            _fire: fire,
+                        })
+                    }
+                    _ => break,
+                }
+            };
+            match next {
+                // Then look again: the keys may be here, or another fetch in flight.
+                Next::Wait(done) => done.await,
+                Next::Fetch(in_flight) => {
+                    let result = fetch_keys(self.source.as_ref()).await;
+                    let mut state = self.state.borrow_mut();
+                    match result {
+                        // Unless a later fetch (one that took over from this one) stored its
+                        // keys already.
+                        Ok(keys) if state.fetched_at.is_none_or(|t| t <= now) => {
+                            state.keys = keys;
+                            state.fetched_at = Some(now);
+                            state.generation += 1;
+                            state.failure = None;
+                        }
+                        Ok(_) => {}
+                        Err(e) => state.failure = Some(e),
+                    }
+                    drop(state);
+                    drop(in_flight);
+                    break;
+                }
             }
         }
         let state = self.state.borrow();
         match state.keys.get(kid) {
             Some(key) => Ok(Rc::clone(key)),
             None if state.keys.is_empty() => {
-                Err(KeyError::Unavailable(error.unwrap_or_else(|| {
-                    "not fetched yet; retrying shortly".to_owned()
-                })))
+                Err(KeyError::Unavailable(state.failure.clone().unwrap_or_else(
+                    || "not fetched yet; retrying shortly".to_owned(),
+                )))
             }
             None => Err(KeyError::Unknown),
         }

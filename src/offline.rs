@@ -21,11 +21,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::rc::Rc;
 
 use async_trait::async_trait;
 
 use crate::clock::SystemClock;
 use crate::error::{ConfigError, StoreError};
+use crate::jwks::JwksSource;
 use crate::settings::{StockSettings, KV_BINDING};
 use crate::store::UserStore;
 
@@ -156,8 +158,20 @@ impl OfflineConfig {
             .session_secret(self.vars.get("SESSION_SECRET").cloned())
             .gateway_secret(self.vars.get("GATEWAY_SECRET").cloned())
             .clock(SystemClock)
+            .jwks(Rc::new(NoFetch))
             .build()?
             .names())
+    }
+}
+
+/// Stands in for the worker's key source (as the worker always has one): the check never
+/// fetches keys.
+struct NoFetch;
+
+#[async_trait(?Send)]
+impl JwksSource for NoFetch {
+    async fn fetch_jwks(&self) -> Result<String, String> {
+        Err("the offline check fetches no keys".into())
     }
 }
 

@@ -24,13 +24,14 @@ use std::rc::Rc;
 
 use crate::backend::{AllowAllUsers, KvUserBackend, UserBackend};
 use crate::clock::{Clock, SystemClock};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ConfigProblem};
 use crate::filter::{AnonymousPolicy, FilterChain};
 use crate::gateway::{GatewayJwtFilter, GatewayPreset, SharedSecretFilter};
 use crate::jwks::JwksSource;
 use crate::remote_user::{PersistentRemoteUserFilter, RemoteUserFilter, DEFAULT_HEADER};
 use crate::session::{SessionFilter, DEFAULT_TTL_SECS};
 use crate::store::UserStore;
+use crate::type_name::short_type_name;
 use crate::upstream::UpstreamHeaders;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::verify::RustCryptoVerifier;
@@ -423,7 +424,8 @@ fn default_verifier() -> Rc<dyn SignatureVerifier> {
     Rc::new(crate::webcrypto::WebCryptoVerifier::default())
 }
 
-/// Used when no key source was given: every fetch fails (the configuration check still runs).
+/// Stands in when no key source was given, so the settings are still checked; a chain built
+/// with it is refused ([`ConfigProblem::MissingKeySource`]), so it never fetches.
 struct NoJwksSource;
 
 #[async_trait::async_trait(?Send)]
@@ -458,7 +460,8 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
         self
     }
 
-    /// Where `gateway_jwt` fetches keys (the worker: `fetch(JWKS URL)`).
+    /// Where `gateway_jwt` fetches keys (the worker: `fetch(JWKS URL)`); a chain with
+    /// `gateway_jwt` and no key source is refused by [`build`](Self::build).
     pub fn jwks(mut self, source: Rc<dyn JwksSource>) -> Self {
         self.jwks = Some(source);
         self
@@ -489,6 +492,7 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
         if let Some(sink) = self.on_warning {
             builder = builder.on_warning(move |line| sink(line));
         }
+        let has_key_source = self.jwks.is_some();
         let jwks: Rc<dyn JwksSource> = self.jwks.unwrap_or_else(|| Rc::new(NoJwksSource));
         for name in &settings.filters {
             let remote_user = || {
@@ -531,6 +535,14 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
                 )),
             };
         }
-        builder.build()
+        let chain = builder.build()?;
+        // After the settings' own problems, which the deployer can fix; this one is the host's.
+        if !has_key_source && settings.filters.contains(&FilterName::GatewayJwt) {
+            return Err(ConfigError::filter(
+                short_type_name::<GatewayJwtFilter>(),
+                ConfigProblem::MissingKeySource,
+            ));
+        }
+        Ok(chain)
     }
 }

@@ -10,11 +10,20 @@ use std::rc::Rc;
 use remote_user_filter::offline::OfflineConfig;
 use remote_user_filter::{
     async_trait, AuthError, AuthRequest, ConfigError, ConfigProblem, Filter, FilterChain,
-    FilterKind, KvUserBackend, ManualClock, MemoryStore, PersistentRemoteUserFilter, Position,
-    RemoteUserFilter, SessionFilter, StockSettings, StoreError, UserStore,
+    FilterKind, JwksSource, KvUserBackend, ManualClock, MemoryStore, PersistentRemoteUserFilter,
+    Position, RemoteUserFilter, SessionFilter, StockSettings, StoreError, UserStore,
 };
 
 const SECRET: &str = "config-test-session-secret-0123456789abcdef";
+
+/// A key source for chains that are only checked, never run.
+struct NoKeys;
+#[async_trait(?Send)]
+impl JwksSource for NoKeys {
+    async fn fetch_jwks(&self) -> Result<String, String> {
+        Err("these tests fetch no keys".into())
+    }
+}
 
 struct Unbound;
 #[async_trait(?Send)]
@@ -51,6 +60,7 @@ fn stock_with(
         .session_secret(secret.map(str::to_owned))
         .gateway_secret(all.get("GATEWAY_SECRET").map(|s| s.to_string()))
         .clock(ManualClock::new(0))
+        .jwks(Rc::new(NoKeys))
         .build()?
         .names())
 }
@@ -262,7 +272,7 @@ vars = { AUTH_FILTERS = "session,remote_user", TRUST_UNSIGNED_HEADER = "true" }
 
 [env.access]
 kv_namespaces = [{ binding = "USERS", id = "ghi" }]
-vars = { ACCESS_TEAM_DOMAIN = "myteam.cloudflareaccess.com" }
+vars = { ACCESS_TEAM_DOMAIN = "myteam.cloudflareaccess.com", ACCESS_AUD = "aud-tag" }
 "#;
 
 #[test]
@@ -282,6 +292,14 @@ fn offline_check_reads_wrangler_toml_env_and_dev_vars() {
             .unwrap_err()
             .to_string(),
         "`RemoteUserFilter` requires `SessionFilter` to be installed before it"
+    );
+    // A gateway_jwt chain: the offline check gives the chain a key source (it fetches none).
+    assert_eq!(
+        OfflineConfig::parse(TOML, &dev, Some("access"))
+            .unwrap()
+            .check()
+            .unwrap(),
+        ["SessionFilter", "GatewayJwtFilter", "RemoteUserFilter"]
     );
     assert!(OfflineConfig::parse(TOML, &dev, Some("nokv"))
         .unwrap()
@@ -328,6 +346,12 @@ fn config_check_command_exits_non_zero_with_the_message() {
         String::from_utf8_lossy(&ok.stdout),
         "configuration ok: SessionFilter -> RemoteUserFilter\n"
     );
+    let access = run(&["--env", "access"]);
+    assert_eq!(
+        String::from_utf8_lossy(&access.stdout),
+        "configuration ok: SessionFilter -> GatewayJwtFilter -> RemoteUserFilter\n"
+    );
+    assert!(access.status.success());
     let bad = run(&["--env", "staging"]);
     assert_eq!(bad.status.code(), Some(1));
     assert_eq!(
@@ -383,6 +407,7 @@ fn stock_default_is_cloudflare_access_and_names_what_is_missing() {
         StockSettings::from_vars(|k| vars.get(k).map(|v| v.to_string())).and_then(|s| {
             s.chain(MemoryStore::new())
                 .session_secret(SECRET.to_string())
+                .jwks(Rc::new(NoKeys))
                 .build()
                 .map(|c| c.names())
         })
@@ -430,7 +455,8 @@ fn stock_default_is_cloudflare_access_and_names_what_is_missing() {
     assert_eq!(
         with(("JWKS_URL", "http://keys.example.com/certs")),
         "`GatewayJwtFilter` setting JWKS_URL is `http://keys.example.com/certs`, but it must be \
-         an https URL (plain http only on loopback, for tests)"
+         an https URL, or plain http only to localhost, 127.0.0.0/8 or [::1] (for tests), with \
+         no `user@` before the host"
     );
     assert!(with(("AUTH_FILTERS", "session,remote_user,gateway_jwt"))
         .starts_with("`RemoteUserFilter` trusts the plain header"));
@@ -443,6 +469,95 @@ fn stock_default_is_cloudflare_access_and_names_what_is_missing() {
         message(defaults(&trusting)),
         "`GatewayJwtFilter` must be installed before `RemoteUserFilter`, which relies on what it \
          checks"
+    );
+}
+
+/// Issue 9: JWKS_URL's plain-http exception is for a loopback host, parsed, not a prefix.
+#[test]
+fn jwks_url_plain_http_only_to_a_loopback_host_and_never_with_user_info() {
+    let with_url = |url: &str| {
+        stock(
+            &[
+                ("AUTH_FILTERS", "session,gateway_jwt,remote_user"),
+                ("ACCESS_TEAM_DOMAIN", "t.cloudflareaccess.com"),
+                ("ACCESS_AUD", "a"),
+                ("JWKS_URL", url),
+            ],
+            Some(SECRET),
+        )
+    };
+    // Every refused URL's answer, so one run shows each that slips through.
+    let refused: Vec<(&str, Result<Vec<String>, String>)> = [
+        "http://localhost@evil.example/certs",
+        "http://127.0.0.1@evil.example/certs",
+        "http://127.0.0.1.evil.example/",
+        "http://localhost.evil.example/certs",
+        "http://[::2]/certs",
+        "https://user:password@keys.example.com/certs",
+        "http://keys.example.com/certs",
+        "ftp://127.0.0.1/certs",
+        "https:///certs",
+        "keys.example.com/certs",
+    ]
+    .into_iter()
+    .map(|url| (url, with_url(url).map_err(|e| e.to_string())))
+    .collect();
+    let expected: Vec<(&str, Result<Vec<String>, String>)> = refused
+        .iter()
+        .map(|(url, _)| {
+            let text = format!(
+                "`GatewayJwtFilter` setting JWKS_URL is `{url}`, but it must be an https URL, \
+                 or plain http only to localhost, 127.0.0.0/8 or [::1] (for tests), with no \
+                 `user@` before the host"
+            );
+            (*url, Err(text))
+        })
+        .collect();
+    assert_eq!(refused, expected);
+    for url in [
+        "http://127.0.0.1:8787/certs",
+        "http://127.9.8.7/certs",
+        "http://[::1]:1/x",
+        "http://localhost:9/x",
+        "https://keys.example.com/certs",
+        "https://keys.example.com:8443/cdn-cgi/access/certs",
+    ] {
+        assert_eq!(
+            with_url(url).map_err(|e| e.to_string()),
+            Ok(vec![
+                "SessionFilter".to_owned(),
+                "GatewayJwtFilter".to_owned(),
+                "RemoteUserFilter".to_owned()
+            ]),
+            "{url}"
+        );
+    }
+}
+
+/// Issue 9: a gateway-assertion filter with no key source would answer 503 for ever; the
+/// configuration check says so instead, naming the filter and what to do.
+#[test]
+fn gateway_jwt_without_a_key_source_is_refused() {
+    let vars = HashMap::from([
+        ("ACCESS_TEAM_DOMAIN", "t.cloudflareaccess.com"),
+        ("ACCESS_AUD", "a"),
+    ]);
+    let settings = StockSettings::from_vars(|k| vars.get(k).map(|v| v.to_string())).unwrap();
+    let chain = || {
+        settings
+            .chain(MemoryStore::new())
+            .session_secret(SECRET.to_string())
+            .clock(ManualClock::new(0))
+    };
+    assert_eq!(
+        message(chain().build().map(|c| c.names())),
+        "`GatewayJwtFilter` has no source for the gateway's signing keys, so every signed \
+         assertion would be answered 503; give the chain builder one with `.jwks(...)` (the \
+         worker passes `FetchJwks` for JWKS_URL)"
+    );
+    assert_eq!(
+        chain().jwks(Rc::new(NoKeys)).build().unwrap().names(),
+        ["SessionFilter", "GatewayJwtFilter", "RemoteUserFilter"]
     );
 }
 
@@ -476,6 +591,7 @@ fn stock_chains_declare_the_headers_they_read() {
             .chain(MemoryStore::new())
             .session_secret(SECRET.to_string())
             .gateway_secret("a-long-random-gateway-secret".to_string())
+            .jwks(Rc::new(NoKeys))
             .build()
             .unwrap();
         chain

@@ -5,11 +5,13 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use futures::channel::oneshot;
 use futures::executor::block_on;
+use futures::future::{join_all, FutureExt, Shared};
 use http::HeaderMap;
 use remote_user_filter::{
     async_trait, Algorithm, AssertionError, AuthError, FilterChain, GatewayJwtFilter,
-    GatewayPreset, Jwk, JwksSource, KeyCache, KeyFormatError, KvUserBackend, ManualClock,
+    GatewayPreset, Jwk, JwksSource, KeyCache, KeyError, KeyFormatError, KvUserBackend, ManualClock,
     MemoryStore, Outcome, RemoteUserFilter, RustCryptoVerifier, SessionFilter, SharedSecretFilter,
     SignatureVerifier,
 };
@@ -744,6 +746,185 @@ fn key_cache_refetch_rules() {
             cache.key("rsa-1", NOW + 7300).await.is_ok(),
             "a useless set keeps the old keys"
         );
+    })
+}
+
+/// A key server whose fetches can be held in flight until the test releases them; serves
+/// `doc` and counts fetches.
+struct HeldJwks {
+    doc: RefCell<Result<String, String>>,
+    gate: RefCell<Option<Shared<oneshot::Receiver<()>>>>,
+    fetches: Cell<usize>,
+}
+
+impl HeldJwks {
+    fn new(doc: Result<String, String>) -> Rc<Self> {
+        Rc::new(Self {
+            doc: RefCell::new(doc),
+            gate: RefCell::new(None),
+            fetches: Cell::new(0),
+        })
+    }
+
+    /// Hold every fetch from now on until the returned sender is used.
+    fn hold(&self) -> oneshot::Sender<()> {
+        let (release, held) = oneshot::channel();
+        *self.gate.borrow_mut() = Some(held.shared());
+        release
+    }
+}
+
+#[async_trait(?Send)]
+impl JwksSource for HeldJwks {
+    async fn fetch_jwks(&self) -> Result<String, String> {
+        self.fetches.set(self.fetches.get() + 1);
+        let gate = self.gate.borrow().clone();
+        if let Some(gate) = gate {
+            gate.await
+                .map_err(|_| "the test dropped the release".to_owned())?;
+        }
+        self.doc.borrow().clone()
+    }
+}
+
+/// Issue 9: a cold isolate gets 8 requests while its first key fetch is in flight. All wait
+/// for that one fetch; none is turned away by the refetch throttle.
+#[test]
+fn concurrent_verifies_share_the_one_key_fetch_in_flight() {
+    block_on(async {
+        let source = HeldJwks::new(Ok(jwks(&[rsa_key(0).jwk()])));
+        let release = source.hold();
+        let filter = GatewayJwtFilter::builder(
+            GatewayPreset::cloudflare_access(TEAM, vec![AUD.into()]),
+            source.clone(),
+            Rc::new(RustCryptoVerifier),
+        )
+        .build();
+        let expected: Vec<String> = (0..8).map(|i| format!("user{i}@example.com")).collect();
+        let tokens: Vec<String> = expected
+            .iter()
+            .map(|email| rs256(rsa_key(0), &claims(email)))
+            .collect();
+        let mut all = join_all(tokens.iter().map(|t| filter.verify(t, NOW))).boxed_local();
+        assert!(
+            (&mut all).now_or_never().is_none(),
+            "the fetch is held, so the verifies wait"
+        );
+        assert_eq!(source.fetches.get(), 1, "one fetch started");
+        release.send(()).unwrap();
+        let identities: Result<Vec<String>, String> = all
+            .await
+            .into_iter()
+            .map(|r| r.map(|id| id.to_string()).map_err(|e| e.to_string()))
+            .collect();
+        assert_eq!(identities, Ok(expected));
+        assert_eq!(source.fetches.get(), 1, "exactly one fetch for all 8");
+    })
+}
+
+/// The shared fetch keeps the old rules: its failure is every waiter's 503 with the reason,
+/// callers within the refetch interval after it do not fetch again (and get that reason), a
+/// known kid in a fresh set never waits, and kids the fetched set lacks are unknown (one
+/// fetch for any number of them).
+#[test]
+fn waiters_share_a_failed_fetch_and_a_refetch_for_unknown_kids() {
+    block_on(async {
+        let source = HeldJwks::new(Err("connection refused".into()));
+        let release = source.hold();
+        let cache = KeyCache::new(source.clone());
+        let mut all = join_all((0..4).map(|_| cache.key("rsa-1", NOW))).boxed_local();
+        assert!((&mut all).now_or_never().is_none());
+        release.send(()).unwrap();
+        for result in all.await {
+            assert_eq!(
+                result.unwrap_err().to_string(),
+                "the gateway's signing keys are unavailable: connection refused"
+            );
+        }
+        assert_eq!(
+            cache.key("rsa-1", NOW + 29).await.unwrap_err().to_string(),
+            "the gateway's signing keys are unavailable: connection refused",
+            "within the refetch interval: no fetch, the last failure's reason"
+        );
+        assert_eq!(source.fetches.get(), 1, "throttled after the failure");
+
+        *source.doc.borrow_mut() = Ok(jwks(&[rsa_key(0).jwk()]));
+        assert_eq!(cache.key("rsa-1", NOW + 30).await.unwrap().kid, "rsa-1");
+        assert_eq!((source.fetches.get(), cache.generation()), (2, 1));
+
+        let release = source.hold();
+        let mut forged =
+            join_all(["forged-1", "forged-2"].map(|kid| cache.key(kid, NOW + 60))).boxed_local();
+        assert!((&mut forged).now_or_never().is_none());
+        assert_eq!(
+            cache
+                .key("rsa-1", NOW + 60)
+                .now_or_never()
+                .map(|k| k.map(|k| k.kid.clone())),
+            Some(Ok("rsa-1".to_owned())),
+            "a known kid in a fresh set does not wait for the refetch"
+        );
+        release.send(()).unwrap();
+        for result in forged.await {
+            assert_eq!(result.unwrap_err(), KeyError::Unknown);
+        }
+        assert_eq!((source.fetches.get(), cache.generation()), (3, 2));
+    })
+}
+
+/// A caller that gives up while its fetch is in flight (its future dropped) does not leave
+/// the others waiting for ever: they are released and, within the refetch interval, get
+/// what is cached (nothing: 503) without a second fetch.
+#[test]
+fn waiters_are_released_when_the_fetching_caller_is_dropped() {
+    block_on(async {
+        let source = HeldJwks::new(Ok(jwks(&[rsa_key(0).jwk()])));
+        let _release = source.hold();
+        let cache = KeyCache::new(source.clone());
+        let mut fetching = cache.key("rsa-1", NOW).boxed_local();
+        let mut waiting = cache.key("rsa-1", NOW).boxed_local();
+        assert!((&mut fetching).now_or_never().is_none());
+        assert!(
+            (&mut waiting).now_or_never().is_none(),
+            "the second caller waits for the fetch in flight"
+        );
+        drop(fetching);
+        assert_eq!(
+            waiting.await.unwrap_err().to_string(),
+            "the gateway's signing keys are unavailable: not fetched yet; retrying shortly"
+        );
+        assert_eq!(source.fetches.get(), 1);
+    })
+}
+
+/// A fetch still in flight after the whole refetch interval is presumed lost (in workerd a
+/// request cancelled mid-fetch never resumes): callers within the interval wait for it, the
+/// first caller after it starts another, and every caller gets the key.
+#[test]
+fn a_fetch_in_flight_for_the_whole_refetch_interval_is_replaced() {
+    block_on(async {
+        let source = HeldJwks::new(Ok(jwks(&[rsa_key(0).jwk()])));
+        let release = source.hold();
+        let cache = KeyCache::new(source.clone());
+        let mut first = cache.key("rsa-1", NOW).boxed_local();
+        let mut waiting = cache.key("rsa-1", NOW + 29).boxed_local();
+        assert!((&mut first).now_or_never().is_none());
+        assert!(
+            (&mut waiting).now_or_never().is_none(),
+            "within the interval: waits for the fetch in flight"
+        );
+        assert_eq!(source.fetches.get(), 1);
+        let mut later = cache.key("rsa-1", NOW + 30).boxed_local();
+        assert!((&mut later).now_or_never().is_none());
+        assert_eq!(source.fetches.get(), 2, "after it: a new fetch");
+        release.send(()).unwrap();
+        let kids: Vec<Result<String, KeyError>> = join_all([first, waiting, later])
+            .await
+            .into_iter()
+            .map(|k| k.map(|k| k.kid.clone()))
+            .collect();
+        assert_eq!(kids, vec![Ok("rsa-1".to_owned()); 3]);
+        assert_eq!(source.fetches.get(), 2);
     })
 }
 

@@ -66,14 +66,15 @@ function accessToken(key, email, { claims = {}, header = {}, signWith = key } = 
 /**
  * A loopback JWKS endpoint serving `{"keys": [...]}` at /cdn-cgi/access/certs. `gets` counts
  * the GET requests it saw (answered or not); `publish` swaps the key list; `down = true`
- * makes it answer 503.
+ * makes it answer 503; `delayMs` holds every answer back that long (a slow key server).
  */
-async function startJwks(keys, { down = false } = {}) {
+async function startJwks(keys, { down = false, delayMs = 0 } = {}) {
   const state = { keys: keys.map((k) => k.jwk), down, gets: 0 };
   const server = http.createServer((req, res) => {
     if (req.method === "GET") state.gets += 1;
     req.resume();
-    req.on("end", () => {
+    req.on("end", async () => {
+      if (delayMs > 0) await sleep(delayMs);
       if (state.down) {
         res.statusCode = 503;
         return res.end("JWKS is down");
@@ -120,14 +121,14 @@ const accessVars = (jwks) => ({
 });
 
 /**
- * For a describe-block: a JWKS server (keys from `keys()`, `down` from the start if asked),
- * an echo origin, and the worker with `vars(jwks)`. Filled in by `before`:
- * { jwks, origin, mf, url, logs, kv }.
+ * For a describe-block: a JWKS server (keys from `keys()`, `down` from the start if asked,
+ * answering after `delayMs`), an echo origin, and the worker with `vars(jwks)`. Filled in
+ * by `before`: { jwks, origin, mf, url, logs, kv }.
  */
-function useGateway({ keys = [KEY_A], down = false, vars = accessVars } = {}) {
+function useGateway({ keys = [KEY_A], down = false, delayMs = 0, vars = accessVars } = {}) {
   const ctx = {};
   before(async () => {
-    ctx.jwks = await startJwks(keys, { down });
+    ctx.jwks = await startJwks(keys, { down, delayMs });
     ctx.origin = await startOrigin();
     Object.assign(ctx, await startWorker(ctx.origin, vars(ctx.jwks)));
     ctx.kv = await ctx.mf.getKVNamespace("USERS");
@@ -355,6 +356,27 @@ describe("cold cache, JWKS server down from the start", () => {
     const again = await send(w, "/", { headers: { [JWT_HEADER]: token, [HEADER]: email } });
     await assertRefused(w, again, 503, { seen: 0, keysBefore: [], what: "retry" });
     assert.equal(w.jwks.gets, 1, "no second fetch within the refetch interval");
+  });
+});
+
+describe("cold isolate, slow JWKS (answers after 300 ms)", () => {
+  const w = useGateway({ delayMs: 300 });
+
+  it("8 concurrent first requests all log in, on one key fetch", async () => {
+    const emails = Array.from({ length: 8 }, (_, i) => `burst${i}@example.com`);
+    const answers = await Promise.all(
+      emails.map((email) =>
+        send(w, "/", { headers: { [JWT_HEADER]: accessToken(KEY_A, email), [HEADER]: email } }),
+      ),
+    );
+    assert.deepEqual(
+      answers.map((r) => r.status),
+      emails.map(() => 200),
+      "every request waits for the key fetch in flight (none is turned away with 503)",
+    );
+    answers.forEach((r, i) => assertLoggedIn(r, emails[i], `concurrent request ${i}`));
+    assert.equal(w.jwks.gets, 1, "the waiting requests share the one fetch in flight");
+    for (const email of emails) await assertUserStored(w, email);
   });
 });
 
