@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::assertion::Algorithm;
+use crate::single_flight::signal;
 
 /// Default time keys are trusted before a refetch: one hour.
 pub const DEFAULT_KEY_TTL_SECS: u64 = 3600;
@@ -193,90 +194,6 @@ async fn fetch_keys(source: &dyn JwksSource) -> Result<KeyMap, String> {
         .into_iter()
         .map(|k| (k.kid.clone(), Rc::new(k)))
         .collect())
-}
-
-/// How the requests waiting for a key fetch learn that it ended.
-///
-/// Only the request that started a fetch drives it; the others wait for its [`signal::Done`].
-/// Natively that is a `Shared` oneshot receiver. In workerd a request must not be resumed by
-/// another request's Rust waker (it would then run, and do its own I/O, in the other
-/// request's context), nor wait on a promise it made itself that another request resolves
-/// (the runtime cancels it as hung). What works is awaiting a promise the fetching request
-/// made: so on wasm32 the fetching request makes one, and each waiter awaits its own
-/// `JsFuture` of it, attached from its own context.
-mod signal {
-    #[cfg(not(target_arch = "wasm32"))]
-    mod imp {
-        use std::future::Future;
-
-        use futures::channel::oneshot;
-        use futures::future::{FutureExt, Shared};
-
-        /// Held by the fetching request; dropping it fires the signal.
-        pub(in crate::jwks) struct Fire {
-            _sender: oneshot::Sender<()>,
-        }
-
-        /// What the waiters wait for.
-        pub(in crate::jwks) struct Done(Shared<oneshot::Receiver<()>>);
-
-        pub(in crate::jwks) fn signal() -> (Fire, Done) {
-            let (sender, done) = oneshot::channel();
-            (Fire { _sender: sender }, Done(done.shared()))
-        }
-
-        impl Done {
-            /// Ready once the signal fired.
-            pub(in crate::jwks) fn wait(&self) -> impl Future<Output = ()> {
-                self.0.clone().map(|_| ())
-            }
-        }
-    }
-
-    #[cfg(target_arch = "wasm32")]
-    mod imp {
-        use std::future::Future;
-
-        use futures::future::FutureExt;
-        use js_sys::{Function, Promise};
-        use wasm_bindgen::JsValue;
-        use wasm_bindgen_futures::JsFuture;
-
-        /// Held by the fetching request; dropping it resolves the promise.
-        pub(in crate::jwks) struct Fire(Option<Function>);
-
-        impl Drop for Fire {
-            fn drop(&mut self) {
-                if let Some(resolve) = self.0.take() {
-                    // Resolving a promise cannot fail.
-                    let _ = resolve.call0(&JsValue::UNDEFINED);
-                }
-            }
-        }
-
-        /// The promise the fetching request made.
-        pub(in crate::jwks) struct Done(Promise);
-
-        pub(in crate::jwks) fn signal() -> (Fire, Done) {
-            let mut resolve = None;
-            // The executor runs at once, so `resolve` is set; were it not, the promise would
-            // be an already resolved one and nobody would wait.
-            let promise = Promise::new(&mut |res, _reject| resolve = Some(res));
-            match resolve {
-                Some(resolve) => (Fire(Some(resolve)), Done(promise)),
-                None => (Fire(None), Done(Promise::resolve(&JsValue::UNDEFINED))),
-            }
-        }
-
-        impl Done {
-            /// Ready once the signal fired; call it from the waiting request itself.
-            pub(in crate::jwks) fn wait(&self) -> impl Future<Output = ()> {
-                JsFuture::from(self.0.clone()).map(|_| ())
-            }
-        }
-    }
-
-    pub(super) use imp::{signal, Done, Fire};
 }
 
 /// Ends the fetch `id` when dropped, finished or abandoned: clears it and wakes its waiters,

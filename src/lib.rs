@@ -81,9 +81,9 @@ pub use async_trait::async_trait;
 pub use backend::{
     AllowAllUsers, Authenticated, KvUserBackend, UserBackend, DEFAULT_LAST_LOGIN_INTERVAL_SECS,
 };
-pub use clock::{Clock, ManualClock, SystemClock};
 #[cfg(target_arch = "wasm32")]
 pub use clock::Timer;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, BackendError, ConfigError, ConfigProblem, StoreError};
 pub use filter::{
     AnonymousPolicy, Filter, FilterChain, FilterChainBuilder, FilterKind, Outcome, Position,

@@ -30,7 +30,6 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use async_trait::async_trait;
-use futures::future::FutureExt;
 use http::HeaderName;
 
 use crate::backend::{Authenticated, UserBackend};
@@ -375,25 +374,18 @@ impl RemoteUserFilter {
         if let Some(found) = self.users.get(username, now) {
             return Ok(found);
         }
-        let start = || {
-            let backend = Rc::clone(&self.backend);
-            // The look-up outlives this request's borrow: it gets its own view.
-            let view = AuthRequest::new(req.headers().clone(), now);
-            let name = username.to_owned();
-            let remote_user = remote_user.map(str::to_owned);
-            async move {
-                match remote_user {
-                    Some(remote_user) => backend.authenticate(&view, &remote_user).await,
-                    None => backend.find_or_create(&view, &name).await,
-                }
+        let backend = &self.backend;
+        let work = || async move {
+            match remote_user {
+                Some(remote_user) => backend.authenticate(req, remote_user).await,
+                None => backend.find_or_create(req, username).await,
             }
-            .boxed_local()
         };
         let guard = req.sleep(SHARED_WAIT_MS);
         let result = self
             .users
             .in_flight
-            .run(username, start, guard)
+            .run(username, work, guard)
             .await
             .unwrap_or_else(|| {
                 Err(BackendError::Unavailable(format!(
