@@ -7,9 +7,10 @@ import { HEADER, SECRET, kvKeys, send, useWorker, waitForLog } from "./harness.m
 /**
  * A describe-block for one broken configuration: requests (with and without an identity)
  * get 500 naming `expected`, no cookie, the origin is never reached, nothing is written,
- * and neither the body nor the worker's log holds `secret`.
+ * and neither the body nor the worker's log holds `secret`. Each of `hidden` (the values
+ * the operator configured) is in the log and never in the body.
  */
-function brokenConfig(title, vars, expected, { kv, secret = SECRET, extra } = {}) {
+function brokenConfig(title, vars, expected, { kv, secret = SECRET, extra, hidden = [] } = {}) {
   describe(`configuration error: ${title}`, () => {
     const w = useWorker(vars, kv ? { kv } : {});
 
@@ -19,15 +20,17 @@ function brokenConfig(title, vars, expected, { kv, secret = SECRET, extra } = {}
         assert.equal(r.status, 500, `status for ${JSON.stringify(headers)}: body ${r.text}`);
         for (const part of [expected].flat()) assert.ok(r.text.includes(part), `body ${JSON.stringify(r.text)} contains ${JSON.stringify(part)}`);
         assert.ok(!r.text.includes(secret), "the secret's value is not in the body");
+        for (const value of hidden) assert.ok(!r.text.includes(value), `body ${JSON.stringify(r.text)} holds no ${JSON.stringify(value)}`);
         assert.deepEqual(r.res.headers.getSetCookie(), []);
         extra?.(r);
       }
       assert.equal(w.origin.requests.length, 0, "the origin is never reached");
       if (w.kv) assert.deepEqual(await kvKeys(w.kv), []);
-      const first = [expected].flat()[0];
+      const first = hidden[0] ?? [expected].flat()[0];
       assert.ok(await waitForLog(w, first), "the problem is logged for the operator");
       const logged = w.logs.map((l) => l.message).join("\n");
       assert.ok(!logged.includes(secret), "the secret's value is not logged");
+      for (const value of hidden) assert.ok(logged.includes(value), `the log keeps ${JSON.stringify(value)}`);
     });
   });
 }
@@ -41,8 +44,8 @@ brokenConfig(
 brokenConfig(
   "SESSION_SECRET too short",
   { SESSION_SECRET: "xq7zk" },
-  "`SessionFilter` needs SESSION_SECRET to be at least 32 bytes long, but it is 5 bytes",
-  { secret: "xq7zk" },
+  "`SessionFilter` needs SESSION_SECRET to be at least 32 bytes long",
+  { secret: "xq7zk", hidden: ["but it is 5 bytes"] },
 );
 
 brokenConfig(
@@ -54,7 +57,8 @@ brokenConfig(
 brokenConfig(
   "unknown filter name",
   { AUTH_FILTERS: "session,bogus" },
-  "AUTH_FILTERS names an unknown filter `bogus`",
+  "AUTH_FILTERS names an unknown filter",
+  { hidden: ["`bogus`"] },
 );
 
 brokenConfig(
@@ -67,5 +71,24 @@ brokenConfig(
 brokenConfig(
   "invalid REMOTE_USER_HEADER",
   { REMOTE_USER_HEADER: "Bad Header" },
-  "`RemoteUserFilter` setting REMOTE_USER_HEADER is `Bad Header`, which is not a valid HTTP header name",
+  "`RemoteUserFilter` setting REMOTE_USER_HEADER is not a valid HTTP header name",
+  { hidden: ["`Bad Header`"] },
+);
+
+brokenConfig(
+  "a chain that logs no one in (AUTH_FILTERS=session)",
+  { AUTH_FILTERS: "session" },
+  "AUTH_FILTERS installs no remote-user filter",
+);
+
+brokenConfig(
+  "JWKS_URL plain http to a non-loopback host",
+  {
+    AUTH_FILTERS: "session,gateway_jwt,remote_user",
+    ACCESS_TEAM_DOMAIN: "myteam.cloudflareaccess.com",
+    ACCESS_AUD: "aud-tag",
+    JWKS_URL: "http://localhost@jwks.internal.example/certs",
+  },
+  "`GatewayJwtFilter` setting JWKS_URL must be",
+  { hidden: ["jwks.internal.example"] },
 );

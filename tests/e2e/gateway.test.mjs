@@ -409,7 +409,7 @@ brokenGateway(
 brokenGateway(
   "remote_user trusting the plain header",
   () => ({ AUTH_FILTERS: "session,remote_user", TRUST_UNSIGNED_HEADER: "false" }),
-  "`RemoteUserFilter` trusts the plain header `Cf-Access-Authenticated-User-Email` with no proof that the gateway sent it",
+  "`RemoteUserFilter` trusts the plain identity header (REMOTE_USER_HEADER) with no proof that the gateway sent it",
   () => ({ [HEADER]: "cfg@example.com" }),
 );
 
