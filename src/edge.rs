@@ -167,22 +167,21 @@ fn build_stock(env: &Env) -> Result<Stock, ConfigError> {
 /// ```no_run
 /// # fn demo(env: worker::Env) {
 /// let plan = remote_user_filter::edge::configure(env);
-/// let (read, strip) = plan.split_once('\n').unwrap();
-/// # let _ = (read, strip);
+/// let mut lines = plan.split('\n');
+/// let (read, strip, guard) = (lines.next(), lines.next(), lines.next());
+/// # let _ = (read, strip, guard);
 /// # }
 /// ```
 #[wasm_bindgen(js_name = configure)]
 pub fn configure(env: Env) -> String {
     let stock = STOCK.with(|cell| Rc::clone(cell.get_or_init(|| Rc::new(build_stock(&env)))));
     match stock.as_ref() {
-        Ok(stock) => Plan::new(
-            stock.chain.headers_read(),
-            &stock.settings.upstream,
-            &stock.settings.gateway_secret_header,
-        ),
+        Ok(stock) => Plan::stock(stock.chain.headers_read(), &stock.settings),
+        // Every request is answered 500: nothing is forwarded, so nothing to strip.
         Err(_) => Plan {
             read: Some(Vec::new()),
             strip: Vec::new(),
+            guard: Vec::new(),
         },
     }
     .encode()
