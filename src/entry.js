@@ -18,6 +18,62 @@ import { __wbg_reset_state, configure, handle } from "../build/glue/index.js";
 let plan = null;
 /** Set when the wasm module trapped (a bug): it is re-instantiated before the next request. */
 let trapped = false;
+/**
+ * The requests waiting on a reply Promise, each by the function that answers it 500 instead:
+ * a trapped instance never settles them (the trap ends the microtask that would have).
+ */
+const waiting = new Set();
+/** What `untilSettled` gives a request whose instance trapped while it waited. */
+const TRAPPED = Symbol("trapped");
+
+/**
+ * The wasm module trapped: mark it for re-instantiation before the next request, and answer
+ * every request waiting on it (500) now. Three ways in:
+ * - a Rust panic (the release profile aborts): src/edge.rs's panic hook calls
+ *   `globalThis.__remoteUserFilterTrap` before the abort, wherever the panic happens;
+ * - a RuntimeError (or a stack overflow's RangeError) thrown by a synchronous call, below;
+ * - one thrown from a microtask or a promise reaction, where the wasm-bindgen-futures queue
+ *   and JsFuture callbacks run: workerd reports it as a global `error` or
+ *   `unhandledrejection` event. That also covers traps the panic hook never sees: out of
+ *   memory (Rust's allocation-failure handler aborts without panicking), a stack overflow
+ *   (V8's RangeError, or a RuntimeError when Rust's own stack runs out).
+ * A trap somewhere workerd reports neither way would go unseen: the requests waiting on the
+ * module would hang until the runtime gives up on them, and the module would stay in use.
+ */
+function trap(error) {
+  if (!trapped) {
+    console.error(
+      `remote-user-filter: internal error: the wasm module trapped (${error}); ` +
+        `${waiting.size} waiting request(s) answered 500, re-instantiating before the next one`,
+    );
+  }
+  trapped = true;
+  for (const answer of waiting) answer(TRAPPED);
+  waiting.clear();
+}
+
+/** Whether `error`, thrown out of the wasm module, means the module trapped. */
+function isTrap(error) {
+  return error instanceof WebAssembly.RuntimeError || error instanceof RangeError;
+}
+
+globalThis.__remoteUserFilterTrap = () => trap("a Rust panic, logged above");
+if (typeof addEventListener === "function") {
+  addEventListener("error", (event) => isTrap(event.error) && trap(event.error));
+  addEventListener("unhandledrejection", (event) => isTrap(event.reason) && trap(event.reason));
+}
+
+/** The reply `promise` settles to, or TRAPPED as soon as the instance traps. */
+async function untilSettled(promise) {
+  let answer;
+  const trappedFirst = new Promise((resolve) => (answer = resolve));
+  waiting.add(answer);
+  try {
+    return await Promise.race([promise, trappedFirst]);
+  } finally {
+    waiting.delete(answer);
+  }
+}
 
 function ready(env) {
   if (trapped) {
@@ -93,6 +149,11 @@ function plainText(status, body, extra = []) {
   return new Response(body, { status, headers });
 }
 
+/** A bug's answer: no detail (it is logged), not cached. */
+function internalError() {
+  return plainText(500, "remote-user-filter: internal error\n");
+}
+
 async function forward(request, reply, { strip, guard }) {
   const headers = new Headers(request.headers);
   // Client copies of the identity headers and the gateway secret never reach the origin, in
@@ -137,12 +198,13 @@ export default {
     try {
       p = ready(env);
       reply = handle(request.url, headerLines(request.headers, p.read));
-      if (typeof reply !== "string") reply = await reply;
+      if (typeof reply !== "string") reply = await untilSettled(reply);
     } catch (error) {
-      if (error instanceof WebAssembly.RuntimeError) trapped = true;
-      console.error(`remote-user-filter: internal error: ${error}`);
-      return plainText(500, "remote-user-filter: internal error\n");
+      if (isTrap(error)) trap(error);
+      else console.error(`remote-user-filter: internal error: ${error}`);
+      return internalError();
     }
+    if (reply === TRAPPED) return internalError();
     const decoded = decode(reply);
     if (decoded.kind === "F") return forward(request, decoded, p);
     const headers = new Headers(decoded.headers);
