@@ -19,7 +19,7 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use async_trait::async_trait;
 use futures::future::{select, Either};
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use worker::{console_error, console_warn, Env, Fetch, KvStore, Request};
 
 use crate::error::{AuthError, ConfigError, StoreError};
@@ -214,22 +214,21 @@ fn build_stock(env: &Env) -> Result<Stock, ConfigError> {
 /// ```no_run
 /// # fn demo(env: worker::Env) {
 /// let plan = remote_user_filter::edge::configure(env);
-/// let (read, strip) = plan.split_once('\n').unwrap();
-/// # let _ = (read, strip);
+/// let mut lines = plan.split('\n');
+/// let (read, strip, guard) = (lines.next(), lines.next(), lines.next());
+/// # let _ = (read, strip, guard);
 /// # }
 /// ```
 #[wasm_bindgen(js_name = configure)]
 pub fn configure(env: Env) -> String {
     let stock = STOCK.with(|cell| Rc::clone(cell.get_or_init(|| Rc::new(build_stock(&env)))));
     match stock.as_ref() {
-        Ok(stock) => Plan::new(
-            stock.chain.headers_read(),
-            &stock.settings.upstream,
-            &stock.settings.gateway_secret_header,
-        ),
+        Ok(stock) => Plan::stock(stock.chain.headers_read(), &stock.settings),
+        // Every request is answered 500: nothing is forwarded, so nothing to strip.
         Err(_) => Plan {
             read: Some(Vec::new()),
             strip: Vec::new(),
+            guard: Vec::new(),
         },
     }
     .encode()
@@ -321,7 +320,41 @@ pub fn settle(decision: impl Future<Output = String> + 'static) -> JsValue {
     }
 }
 
+/// The function the JS entry (`src/entry.js`) puts on `globalThis` to hear of a panic.
+const TRAP_HOOK: &str = "__remoteUserFilterTrap";
+
+/// Once per instance (and again after the entry re-instantiates a trapped one): log panics
+/// to the console, and tell the entry of each, since the abort that follows (the release
+/// profile has `panic = "abort"`) ends the microtask that would have settled the requests
+/// in flight: the entry answers them 500 and re-instantiates before the next request.
+///
+/// Traps that are not panics never reach this hook: out of memory (Rust's allocation-failure
+/// handler aborts without panicking), a stack overflow. The entry catches those where the
+/// runtime reports them instead (a synchronous call's exception, workerd's global `error`
+/// and `unhandledrejection` events).
+///
+/// The hook already installed is kept and called too: the `worker` crate's own start function
+/// installs one (it flags `globalThis.__worker_init_state.criticalError`), and which of the
+/// two runs first is not ours to decide.
 #[wasm_bindgen(start)]
 fn start() {
-    console_error_panic_hook::set_once();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        console_error_panic_hook::hook(info);
+        previous(info);
+        tell_entry_of_panic();
+    }));
+}
+
+/// Call the entry's trap function, if one is installed (the wasm-bindgen-test layer, which
+/// loads no entry, has none). Nothing here may panic: it runs inside the panic hook.
+fn tell_entry_of_panic() {
+    let Ok(hook) = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str(TRAP_HOOK)) else {
+        return;
+    };
+    if let Some(hook) = hook.dyn_ref::<js_sys::Function>() {
+        // The entry's function only marks state and settles promises; whatever it throws,
+        // the abort follows anyway.
+        let _ = hook.call0(&JsValue::UNDEFINED);
+    }
 }

@@ -9,10 +9,71 @@
 
 import { __wbg_reset_state, configure, handle } from "../build/glue/index.js";
 
-/** What configure() said, once per isolate: headers to send in (null: all), to strip. */
+/**
+ * What configure() said, once per isolate (see `Plan` in src/wire.rs): the headers to send in
+ * (null: all); `strip`, folded names (see `fold`) never forwarded in any spelling; `guard`,
+ * the gateway's own headers by folded name → the one spelling forwarded, and only when the
+ * reply says they named the forwarded user.
+ */
 let plan = null;
 /** Set when the wasm module trapped (a bug): it is re-instantiated before the next request. */
 let trapped = false;
+/**
+ * The requests waiting on a reply Promise, each by the function that answers it 500 instead:
+ * a trapped instance never settles them (the trap ends the microtask that would have).
+ */
+const waiting = new Set();
+/** What `untilSettled` gives a request whose instance trapped while it waited. */
+const TRAPPED = Symbol("trapped");
+
+/**
+ * The wasm module trapped: mark it for re-instantiation before the next request, and answer
+ * every request waiting on it (500) now. Three ways in:
+ * - a Rust panic (the release profile aborts): src/edge.rs's panic hook calls
+ *   `globalThis.__remoteUserFilterTrap` before the abort, wherever the panic happens;
+ * - a RuntimeError (or a stack overflow's RangeError) thrown by a synchronous call, below;
+ * - one thrown from a microtask or a promise reaction, where the wasm-bindgen-futures queue
+ *   and JsFuture callbacks run: workerd reports it as a global `error` or
+ *   `unhandledrejection` event. That also covers traps the panic hook never sees: out of
+ *   memory (Rust's allocation-failure handler aborts without panicking), a stack overflow
+ *   (V8's RangeError, or a RuntimeError when Rust's own stack runs out).
+ * A trap somewhere workerd reports neither way would go unseen: the requests waiting on the
+ * module would hang until the runtime gives up on them, and the module would stay in use.
+ */
+function trap(error) {
+  if (!trapped) {
+    console.error(
+      `remote-user-filter: internal error: the wasm module trapped (${error}); ` +
+        `${waiting.size} waiting request(s) answered 500, re-instantiating before the next one`,
+    );
+  }
+  trapped = true;
+  for (const answer of waiting) answer(TRAPPED);
+  waiting.clear();
+}
+
+/** Whether `error`, thrown out of the wasm module, means the module trapped. */
+function isTrap(error) {
+  return error instanceof WebAssembly.RuntimeError || error instanceof RangeError;
+}
+
+globalThis.__remoteUserFilterTrap = () => trap("a Rust panic, logged above");
+if (typeof addEventListener === "function") {
+  addEventListener("error", (event) => isTrap(event.error) && trap(event.error));
+  addEventListener("unhandledrejection", (event) => isTrap(event.reason) && trap(event.reason));
+}
+
+/** The reply `promise` settles to, or TRAPPED as soon as the instance traps. */
+async function untilSettled(promise) {
+  let answer;
+  const trappedFirst = new Promise((resolve) => (answer = resolve));
+  waiting.add(answer);
+  try {
+    return await Promise.race([promise, trappedFirst]);
+  } finally {
+    waiting.delete(answer);
+  }
+}
 
 function ready(env) {
   if (trapped) {
@@ -21,13 +82,23 @@ function ready(env) {
     plan = null;
   }
   if (plan === null) {
-    const [read, strip] = configure(env).split("\n");
+    const [read, strip = "", guard = ""] = configure(env).split("\n");
+    const names = (line) => line.split("\t").filter(Boolean);
     plan = {
-      read: read === "*" ? null : read.split("\t").filter(Boolean),
-      strip: strip.split("\t").filter(Boolean),
+      read: read === "*" ? null : names(read),
+      strip: new Set(names(strip)),
+      guard: new Map(names(guard).map((name) => [fold(name), name])),
     };
   }
   return plan;
+}
+
+/**
+ * A header name as an origin that folds `_` into `-` (WSGI bridges, older gunicorn/Puma)
+ * reads it. Names from `Headers` are already lower-case.
+ */
+function fold(name) {
+  return name.includes("_") ? name.replaceAll("_", "-") : name;
 }
 
 /** The request headers the chain reads, as `name\tvalue` lines (no value holds a newline). */
@@ -46,7 +117,8 @@ function headerLines(headers, read) {
 
 /**
  * Decode a reply (see `Reply::encode` in src/wire.rs): kind, target or status, Set-Cookie,
- * Cookie action, `name\tvalue` lines up to an empty line, then the body.
+ * Cookie action, `name\tvalue` lines up to an empty line, then the body (a forward's is `G`
+ * when the gateway's own headers go on).
  */
 function decode(reply) {
   let at = 0;
@@ -77,11 +149,24 @@ function plainText(status, body, extra = []) {
   return new Response(body, { status, headers });
 }
 
-async function forward(request, reply, strip) {
+/** A bug's answer: no detail (it is logged), not cached. */
+function internalError() {
+  return plainText(500, "remote-user-filter: internal error\n");
+}
+
+async function forward(request, reply, { strip, guard }) {
   const headers = new Headers(request.headers);
-  // Client copies of the identity headers and the gateway secret never reach the origin;
-  // neither does our session cookie.
-  for (const name of strip) headers.delete(name);
+  // Client copies of the identity headers and the gateway secret never reach the origin, in
+  // any spelling an origin may fold into them; the gateway's own headers only as spelled
+  // and only when they named the forwarded user. Neither does our session cookie.
+  const keepGateway = reply.body === "G";
+  const drop = [];
+  for (const [name] of headers) {
+    const folded = fold(name);
+    if (strip.has(folded)) drop.push(name);
+    else if (guard.has(folded) && !(keepGateway && guard.get(folded) === name)) drop.push(name);
+  }
+  for (const name of drop) headers.delete(name);
   if (reply.cookie === "-") headers.delete("cookie");
   else if (reply.cookie !== "") headers.set("cookie", reply.cookie.slice(1));
   for (const [name, value] of reply.headers) headers.set(name, value);
@@ -109,19 +194,19 @@ async function forward(request, reply, strip) {
 export default {
   async fetch(request, env) {
     let reply;
-    let strip;
+    let p;
     try {
-      const p = ready(env);
-      strip = p.strip;
+      p = ready(env);
       reply = handle(request.url, headerLines(request.headers, p.read));
-      if (typeof reply !== "string") reply = await reply;
+      if (typeof reply !== "string") reply = await untilSettled(reply);
     } catch (error) {
-      if (error instanceof WebAssembly.RuntimeError) trapped = true;
-      console.error(`remote-user-filter: internal error: ${error}`);
-      return plainText(500, "remote-user-filter: internal error\n");
+      if (isTrap(error)) trap(error);
+      else console.error(`remote-user-filter: internal error: ${error}`);
+      return internalError();
     }
+    if (reply === TRAPPED) return internalError();
     const decoded = decode(reply);
-    if (decoded.kind === "F") return forward(request, decoded, strip);
+    if (decoded.kind === "F") return forward(request, decoded, p);
     const headers = new Headers(decoded.headers);
     if (decoded.setCookie !== "") headers.append("Set-Cookie", decoded.setCookie);
     return new Response(decoded.body, { status: Number(decoded.first), headers });

@@ -2,11 +2,12 @@
 //! as few calls as possible: crossing that boundary, not the filter, is what a request pays
 //! for. Plain Rust, tested natively; the worker glue only hands the strings over.
 //!
-//! Once per isolate the entry asks for a [`Plan`]: which request headers to send in and which
-//! to strip before forwarding. Per request it sends the URL and the wanted headers as
-//! `name\tvalue` lines ([`read_request`]), and gets one encoded [`Reply`] back: forward (to
-//! where, with which identity headers, which `Set-Cookie`) or respond (status, headers,
-//! body).
+//! Once per isolate the entry asks for a [`Plan`]: which request headers to send in, which to
+//! strip before forwarding (in every spelling an origin may fold into them), and which of the
+//! gateway's own headers to pass on only when they named the forwarded user. Per request it
+//! sends the URL and the wanted headers as `name\tvalue` lines ([`read_request`]), and gets
+//! one encoded [`Reply`] back: forward (to where, with which identity headers, which
+//! `Set-Cookie`, and whether the gateway's headers go on) or respond (status, headers, body).
 //!
 //! ```
 //! use remote_user_filter::wire::{read_request, Reply};
@@ -26,46 +27,78 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use crate::error::AuthError;
 use crate::filter::Outcome;
 use crate::session::DEFAULT_COOKIE_NAME;
+use crate::settings::{FilterName, StockSettings};
 use crate::upstream::{origin_url, path_and_query, strip_cookie, UpstreamHeaders};
 
 /// What the entry does once per isolate: the request headers to send in (`None`: all of
-/// them) and the names to delete from the forwarded request.
+/// them), the names to delete from the forwarded request, and the gateway's own headers,
+/// which reach the origin only when a reply says so.
+///
+/// Names are compared as an origin that folds `_` into `-` reads them (WSGI bridges, older
+/// gunicorn and Puma): lower-case, `_` read as `-` ([`fold`]). The entry removes every client
+/// header whose folded name is in `strip`; a header whose folded name is that of a `guard`
+/// entry goes on only when the reply is a [`Reply::Forward`] with `gateway_headers` and the
+/// name is spelled exactly as that entry, and is removed otherwise.
 ///
 /// ```
 /// use remote_user_filter::wire::Plan;
-/// let plan = Plan { read: Some(vec!["x-a".into(), "cookie".into()]), strip: vec!["x-remote-user".into()] };
-/// assert_eq!(plan.encode(), "x-a\tcookie\nx-remote-user");
-/// assert_eq!(Plan { read: None, strip: vec![] }.encode(), "*\n");
+/// let plan = Plan {
+///     read: Some(vec!["x-a".into(), "cookie".into()]),
+///     strip: vec!["x-remote-user".into()],
+///     guard: vec!["x-auth-request-email".into()],
+/// };
+/// assert_eq!(plan.encode(), "x-a\tcookie\nx-remote-user\nx-auth-request-email");
+/// assert_eq!(Plan { read: None, strip: vec![], guard: vec![] }.encode(), "*\n\n");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// Lower-case names of the headers the chain reads, plus `cookie` (ours is stripped
     /// before forwarding); `None` when some filter may read any header.
     pub read: Option<Vec<String>>,
-    /// Lower-case names never forwarded: the identity headers we set, the gateway secret.
+    /// Folded names ([`fold`]) never forwarded in any spelling: the identity headers we set
+    /// (the defaults always among them), the gateway secret.
     pub strip: Vec<String>,
+    /// The gateway's identity header and assertion header, lower-case and spelled as
+    /// configured: forwarded in this spelling only, and only for a reply that says the
+    /// gateway named the forwarded user; every other spelling is always removed. None of
+    /// them folds to a `strip` name (those are removed whatever the reply).
+    pub guard: Vec<String>,
+}
+
+/// A header name as an origin that folds `_` into `-` reads it: lower-case, `-` for `_`.
+///
+/// ```
+/// use remote_user_filter::wire::fold;
+/// assert_eq!(fold("X_Remote-USER"), "x-remote-user");
+/// ```
+pub fn fold(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            '_' => '-',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
 }
 
 impl Plan {
-    /// The plan for a chain reading `read` (as [`FilterChain::headers_read`]) that sets the
-    /// `upstream` identity headers and strips `secret_header`.
+    /// The plan for a chain reading `read` (as [`FilterChain::headers_read`]) that removes
+    /// the names in `strip` in every spelling and guards the gateway's headers in `guard`
+    /// (see [`Plan`]). Names are taken as configured (any case); empty ones are skipped, a
+    /// name given twice is kept once, and a `guard` name that folds to a `strip` name is
+    /// stripped, not guarded.
     ///
     /// [`FilterChain::headers_read`]: crate::FilterChain::headers_read
     ///
     /// ```
     /// use remote_user_filter::wire::Plan;
-    /// use remote_user_filter::UpstreamHeaders;
     ///
     /// let read = [http::header::COOKIE, http::HeaderName::from_static("x-user")];
-    /// let plan = Plan::new(Some(&read), &UpstreamHeaders::default(), "X-Gateway-Secret");
+    /// let plan = Plan::new(Some(&read), &["X-Remote-User", "X_Gateway_Secret"], &["X-User", "x-remote-user"]);
     /// assert_eq!(plan.read, Some(vec!["cookie".to_string(), "x-user".to_string()]));
-    /// assert_eq!(plan.strip.last().map(String::as_str), Some("x-gateway-secret"));
+    /// assert_eq!(plan.strip, ["x-remote-user", "x-gateway-secret"]);
+    /// assert_eq!(plan.guard, ["x-user"]);
     /// ```
-    pub fn new(
-        read: Option<&[HeaderName]>,
-        upstream: &UpstreamHeaders,
-        secret_header: &str,
-    ) -> Self {
+    pub fn new(read: Option<&[HeaderName]>, strip: &[&str], guard: &[&str]) -> Self {
         let read = read.map(|names| {
             let mut names: Vec<String> = names.iter().map(|n| n.as_str().to_owned()).collect();
             if !names.iter().any(|n| n == "cookie") {
@@ -73,21 +106,77 @@ impl Plan {
             }
             names
         });
-        let mut strip: Vec<String> = upstream.names().iter().map(|n| (*n).to_owned()).collect();
-        let secret = secret_header.to_ascii_lowercase();
-        if !secret.is_empty() && !strip.contains(&secret) {
-            strip.push(secret);
+        let mut stripped: Vec<String> = Vec::with_capacity(strip.len());
+        for name in strip.iter().map(|n| fold(n.trim())) {
+            if !name.is_empty() && !stripped.contains(&name) {
+                stripped.push(name);
+            }
         }
-        Self { read, strip }
+        let mut guarded: Vec<String> = Vec::with_capacity(guard.len());
+        for name in guard.iter().map(|n| n.trim()) {
+            let folded = fold(name);
+            if !name.is_empty()
+                && !stripped.contains(&folded)
+                && !guarded.iter().any(|g| fold(g) == folded)
+            {
+                guarded.push(name.to_ascii_lowercase());
+            }
+        }
+        Self {
+            read,
+            strip: stripped,
+            guard: guarded,
+        }
     }
 
-    /// Two lines: the names to read, tab-separated (`*`: all), and the names to strip.
+    /// The stock worker's plan: `settings`' upstream identity headers and, whatever
+    /// `UPSTREAM_USER_HEADER` says, the default `x-remote-user`, `x-remote-user-email` and
+    /// `x-remote-user-groups`, and the gateway secret header, stripped; the identity header
+    /// (`REMOTE_USER_HEADER`) and, with `gateway_jwt` in the chain, the preset's assertion
+    /// header, guarded.
+    ///
+    /// ```
+    /// use remote_user_filter::wire::Plan;
+    /// use remote_user_filter::StockSettings;
+    ///
+    /// let settings = StockSettings::from_vars(|name| match name {
+    ///     "UPSTREAM_USER_HEADER" => Some("X-Forwarded-User".into()),
+    ///     "ACCESS_TEAM_DOMAIN" => Some("team.cloudflareaccess.com".into()),
+    ///     "ACCESS_AUD" => Some("aud".into()),
+    ///     _ => None,
+    /// })
+    /// .unwrap();
+    /// let plan = Plan::stock(None, &settings);
+    /// assert_eq!(
+    ///     plan.strip,
+    ///     ["x-forwarded-user", "x-remote-user-email", "x-remote-user-groups", "x-remote-user", "x-gateway-secret"]
+    /// );
+    /// assert_eq!(plan.guard, ["cf-access-authenticated-user-email", "cf-access-jwt-assertion"]);
+    /// ```
+    pub fn stock(read: Option<&[HeaderName]>, settings: &StockSettings) -> Self {
+        let defaults = UpstreamHeaders::default();
+        let mut strip: Vec<&str> = settings.upstream.names().to_vec();
+        strip.extend(defaults.names());
+        strip.push(&settings.gateway_secret_header);
+        let mut guard = vec![settings.remote_user_header.as_str()];
+        if settings.filters.contains(&FilterName::GatewayJwt) {
+            guard.push(&settings.gateway.header);
+        }
+        Self::new(read, &strip, &guard)
+    }
+
+    /// Three lines: the names to read, tab-separated (`*`: all), the names to strip, the
+    /// names to guard.
     pub fn encode(&self) -> String {
         let read = match &self.read {
             Some(names) => names.join("\t"),
             None => "*".to_owned(),
         };
-        format!("{read}\n{}", self.strip.join("\t"))
+        format!(
+            "{read}\n{}\n{}",
+            self.strip.join("\t"),
+            self.guard.join("\t")
+        )
     }
 }
 
@@ -183,9 +272,14 @@ impl CookieAction {
 /// use remote_user_filter::{Outcome, SessionUser, UpstreamHeaders};
 ///
 /// let user = SessionUser { username: "ann".into(), email: None, groups: vec![], backend: "KvUserBackend".into() };
-/// let outcome = Outcome::Forward { user: Some(user), set_cookie: Some("s=1".into()), gateway_headers: false };
+/// let outcome = Outcome::Forward { user: Some(user.clone()), set_cookie: Some("s=1".into()), gateway_headers: false };
 /// let reply = Reply::new(outcome, "https://app.example.com/a?b", None, &UpstreamHeaders::default(), Some("http://origin"));
-/// assert_eq!(reply.encode(), "F\nhttp://origin/a?b\ns=1\n\nx-remote-user\tann\n");
+/// assert_eq!(reply.encode(), "F\nhttp://origin/a?b\ns=1\n\nx-remote-user\tann\n\n");
+///
+/// // The gateway's own headers named ann on this request: they go on (`G` after the headers).
+/// let outcome = Outcome::Forward { user: Some(user), set_cookie: None, gateway_headers: true };
+/// let reply = Reply::new(outcome, "https://app.example.com/", None, &UpstreamHeaders::default(), None);
+/// assert_eq!(reply.encode(), "F\nhttps://app.example.com/\n\n\nx-remote-user\tann\n\nG");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
@@ -200,6 +294,9 @@ pub enum Reply {
         cookie: CookieAction,
         /// Trusted identity headers, set on the forwarded request.
         headers: Vec<(String, String)>,
+        /// Whether the gateway's own headers (the plan's `guard` names, exact spelling only)
+        /// go on: they named the forwarded user on this request. Otherwise they are removed.
+        gateway_headers: bool,
     },
     /// Answer here.
     Respond {
@@ -226,7 +323,9 @@ impl Reply {
     ) -> Self {
         match outcome {
             Outcome::Forward {
-                user, set_cookie, ..
+                user,
+                set_cookie,
+                gateway_headers,
             } => Reply::Forward {
                 target: match origin {
                     Some(origin) => origin_url(origin, path_and_query(url)),
@@ -243,6 +342,7 @@ impl Reply {
                             .collect()
                     })
                     .unwrap_or_default(),
+                gateway_headers,
             },
             Outcome::Respond { error, set_cookie } => Reply::error(&error, set_cookie),
         }
@@ -287,7 +387,9 @@ impl Reply {
     /// One string for the entry, lines separated by `\n` (no header value holds one):
     /// kind (`F`/`R`), target URL or status, `Set-Cookie` (empty: none), the `Cookie`
     /// action (forward only: empty keep, `-` delete, `=value` set), `name\tvalue` lines, an
-    /// empty line, and the body (respond only; it may span lines).
+    /// empty line, and the rest: for a respond, the body (it may span lines); for a forward,
+    /// `G` when the gateway's own headers go on ([`Plan::guard`], exact spelling), else
+    /// nothing (they are removed, the safe reading of a reply cut short).
     pub fn encode(&self) -> String {
         let mut out = String::with_capacity(256);
         let (kind, first, set_cookie) = match self {
@@ -312,7 +414,10 @@ impl Reply {
         };
         match self {
             Reply::Forward {
-                cookie, headers, ..
+                cookie,
+                headers,
+                gateway_headers,
+                ..
             } => {
                 match cookie {
                     CookieAction::Keep => {}
@@ -325,6 +430,10 @@ impl Reply {
                 out.push('\n');
                 for (name, value) in headers {
                     push_header(&mut out, name, value);
+                }
+                out.push('\n');
+                if *gateway_headers {
+                    out.push('G');
                 }
             }
             Reply::Respond { headers, body, .. } => {
@@ -356,5 +465,142 @@ pub fn log_line(error: &AuthError) -> Option<String> {
         )),
         AuthError::Config(e) => Some(format!("remote-user-filter configuration error: {e}")),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SessionUser;
+
+    fn settings(vars: &[(&str, &str)]) -> StockSettings {
+        StockSettings::from_vars(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .expect("valid settings")
+    }
+
+    #[test]
+    fn default_names_are_stripped_and_the_identity_header_guarded() {
+        let plan = Plan::stock(
+            None,
+            &settings(&[("AUTH_FILTERS", "session,gateway_secret,remote_user")]),
+        );
+        assert_eq!(
+            plan.strip,
+            [
+                "x-remote-user",
+                "x-remote-user-email",
+                "x-remote-user-groups",
+                "x-gateway-secret"
+            ]
+        );
+        // No assertion filter in the chain: its header is nobody's business here.
+        assert_eq!(plan.guard, ["cf-access-authenticated-user-email"]);
+        assert_eq!(
+            plan.encode(),
+            "*\nx-remote-user\tx-remote-user-email\tx-remote-user-groups\tx-gateway-secret\n\
+             cf-access-authenticated-user-email"
+        );
+    }
+
+    #[test]
+    fn configured_names_are_folded_for_strip_and_kept_as_spelled_for_guard() {
+        let plan = Plan::stock(
+            None,
+            &settings(&[
+                ("AUTH_FILTERS", "session,gateway_secret,remote_user"),
+                ("UPSTREAM_USER_HEADER", "X_Forwarded_User"),
+                ("GATEWAY_SECRET_HEADER", "X-Proxy_Secret"),
+                ("REMOTE_USER_HEADER", "Remote_User"),
+            ]),
+        );
+        assert_eq!(plan.strip[0], "x-forwarded-user");
+        assert!(plan.strip.contains(&"x-remote-user".to_owned()));
+        assert_eq!(
+            plan.strip.last().map(String::as_str),
+            Some("x-proxy-secret")
+        );
+        assert_eq!(plan.guard, ["remote_user"]);
+    }
+
+    #[test]
+    fn an_identity_header_named_like_one_we_set_is_stripped_not_guarded() {
+        let plan = Plan::stock(
+            None,
+            &settings(&[
+                ("AUTH_FILTERS", "session,gateway_secret,remote_user"),
+                ("REMOTE_USER_HEADER", "X-Remote-User"),
+            ]),
+        );
+        assert!(plan.strip.contains(&"x-remote-user".to_owned()));
+        assert!(plan.guard.is_empty(), "{:?}", plan.guard);
+    }
+
+    #[test]
+    fn the_assertion_header_is_guarded_with_gateway_jwt() {
+        let plan = Plan::stock(
+            None,
+            &settings(&[
+                ("AUTH_FILTERS", "session,gateway_jwt,remote_user"),
+                ("GATEWAY", "pomerium"),
+                ("POMERIUM_HOST", "app.example.com"),
+            ]),
+        );
+        assert_eq!(
+            plan.guard,
+            [
+                "cf-access-authenticated-user-email",
+                "x-pomerium-jwt-assertion"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_forward_says_whether_the_gateway_headers_go_on() {
+        let user = SessionUser {
+            username: "ann".into(),
+            email: None,
+            groups: vec![],
+            backend: "KvUserBackend".into(),
+        };
+        let encode = |gateway_headers| {
+            let outcome = Outcome::Forward {
+                user: Some(user.clone()),
+                set_cookie: None,
+                gateway_headers,
+            };
+            Reply::new(
+                outcome,
+                "https://a.example/",
+                Some("__Host-remote-user-session=t"),
+                &UpstreamHeaders::default(),
+                None,
+            )
+            .encode()
+        };
+        assert_eq!(
+            encode(true),
+            "F\nhttps://a.example/\n\n-\nx-remote-user\tann\n\nG"
+        );
+        assert_eq!(
+            encode(false),
+            "F\nhttps://a.example/\n\n-\nx-remote-user\tann\n\n"
+        );
+        let anonymous = Outcome::Forward {
+            user: None,
+            set_cookie: None,
+            gateway_headers: false,
+        };
+        let reply = Reply::new(
+            anonymous,
+            "https://a.example/",
+            None,
+            &UpstreamHeaders::default(),
+            None,
+        );
+        assert_eq!(reply.encode(), "F\nhttps://a.example/\n\n\n\n");
     }
 }

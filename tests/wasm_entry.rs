@@ -74,6 +74,7 @@ async fn login_is_a_promise_then_the_session_is_answered_at_once() {
             "x-remote-user-groups".into(),
             "x-gateway-secret".into(),
         ],
+        guard: vec!["cf-access-authenticated-user-email".into()],
     };
     assert_eq!(plan, expected.encode());
 
@@ -87,6 +88,10 @@ async fn login_is_a_promise_then_the_session_is_answered_at_once() {
     assert!(
         reply.contains("\nx-remote-user\tann@example.com\n"),
         "{reply}"
+    );
+    assert!(
+        reply.ends_with("\n\nG"),
+        "the gateway's header named ann: it goes on: {reply}"
     );
     let kv_after_login = kv_calls(&env);
     assert_eq!(kv_after_login, 2, "one read, one write");
@@ -103,6 +108,7 @@ async fn login_is_a_promise_then_the_session_is_answered_at_once() {
         ["F", "http://origin.test/next", "", "=other=1"],
         "no new cookie; ours is stripped from the forwarded Cookie header"
     );
+    assert!(reply.ends_with("\n\nG"), "{reply}");
     assert_eq!(kv_calls(&env), kv_after_login, "no KV call");
 
     let refused = handle("https://app.test/".into(), String::new());

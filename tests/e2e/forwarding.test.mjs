@@ -1,14 +1,17 @@
 // What the origin receives, and which identity header the worker reads.
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   COOKIE,
   HEADER,
+  accessAssertion,
   kvKeys,
   parseSetCookie,
   rawRequest,
+  rsaSigningKey,
   send,
   sessionCookie,
+  startJwksServer,
   useWorker,
   waitForLog,
 } from "./harness.mjs";
@@ -18,6 +21,31 @@ const SPOOFED = {
   "X-Remote-User-Email": "admin@evil.example",
   "X-Remote-User-Groups": "superusers",
 };
+const UPSTREAM = ["x-remote-user", "x-remote-user-email", "x-remote-user-groups"];
+const JWT_HEADER = "Cf-Access-Jwt-Assertion";
+
+/**
+ * Spellings of the header `name` (three words or more, e.g. `x-remote-user`) that an origin
+ * folding `_` into `-` (WSGI bridges, older gunicorn/Puma) reads as it, each with at least
+ * one `_`: `X_Remote_User`, `x_remote_user`, `X-REMOTE_USER`, `x_remote-user`, `X-Remote_User`.
+ */
+function underscoreSpellings(name) {
+  const words = name.toLowerCase().split("-");
+  const title = words.map((w) => w[0].toUpperCase() + w.slice(1));
+  const upper = words.map((w) => w.toUpperCase());
+  // The first separator is `first`, the others `rest`.
+  const join = (ws, first, rest) => ws[0] + ws.slice(1).map((w, i) => (i === 0 ? first : rest) + w).join("");
+  return [title.join("_"), words.join("_"), join(upper, "-", "_"), join(words, "_", "-"), join(title, "-", "_")];
+}
+
+/** The header names the origin saw that an `_`-folding origin reads as `name`. */
+function spellingsSeen(echo, name) {
+  const canonical = name.toLowerCase();
+  return Object.keys(echo.headers).filter((n) => n.replaceAll("_", "-") === canonical).sort();
+}
+
+/** Raw header lines: every `_` spelling of each of `names`, with `value`. */
+const spoofAll = (names, value = "admin") => names.flatMap((n) => underscoreSpellings(n).map((s) => [s, value]));
 
 describe("forwarding, default settings", () => {
   const w = useWorker();
@@ -53,6 +81,26 @@ describe("forwarding, default settings", () => {
     assert.equal(r.echo.headers["x-remote-user"], user);
     assert.equal(r.echo.headers["x-remote-user-email"], "rich@corp.example");
     assert.equal(r.echo.headers["x-remote-user-groups"], "dev");
+  });
+
+  it("no `_` spelling of an identity header or of the gateway's header reaches the origin", async () => {
+    const user = "spelled@example.com";
+    const spoofed = spoofAll([...UPSTREAM, HEADER]);
+    for (const n of ["X_Remote_User", "x_remote_user_email", "X-REMOTE_USER_GROUPS", "Cf_Access_Authenticated_User_Email"]) {
+      assert.ok(spoofed.some(([s]) => s === n), n);
+    }
+    const r = await rawRequest(w, "/", [[HEADER, user], ...spoofed]);
+    assert.equal(r.status, 200, r.text);
+    const echo = JSON.parse(r.text);
+    assert.deepEqual(spellingsSeen(echo, "x-remote-user"), ["x-remote-user"]);
+    assert.equal(echo.headers["x-remote-user"], user);
+    assert.deepEqual(spellingsSeen(echo, "x-remote-user-email"), []);
+    assert.deepEqual(spellingsSeen(echo, "x-remote-user-groups"), []);
+    // The gateway's header named the user the request is forwarded as: it goes on as sent,
+    // in its own spelling only.
+    assert.deepEqual(spellingsSeen(echo, HEADER), [HEADER.toLowerCase()]);
+    assert.equal(echo.headers[HEADER.toLowerCase()], user);
+    assert.ok(!r.text.includes("admin"), r.text);
   });
 
   it("the session cookie never reaches the origin; other cookies do", async () => {
@@ -123,6 +171,13 @@ describe("forwarding, ANONYMOUS=pass", () => {
     assert.equal(r.echo.headers["x-remote-user-groups"], undefined);
     assert.deepEqual(r.res.headers.getSetCookie(), ["origin=1; Path=/"]);
   });
+
+  it("anonymous requests carry no `_` spelling of an identity header either", async () => {
+    const r = await rawRequest(w, "/open", spoofAll([...UPSTREAM, HEADER]));
+    assert.equal(r.status, 200, r.text);
+    const echo = JSON.parse(r.text);
+    for (const name of [...UPSTREAM, HEADER]) assert.deepEqual(spellingsSeen(echo, name), [], name);
+  });
 });
 
 describe("forwarding, UPSTREAM_USER_HEADER=X-Forwarded-User", () => {
@@ -136,6 +191,19 @@ describe("forwarding, UPSTREAM_USER_HEADER=X-Forwarded-User", () => {
     assert.equal(r.echo.headers["x-forwarded-user"], "fwd@example.com");
     assert.equal(r.echo.headers["x-remote-user-email"], undefined);
     assert.equal(r.echo.headers["x-remote-user-groups"], undefined);
+  });
+
+  it("the default X-Remote-User from the client is stripped too, in every spelling", async () => {
+    const r = await rawRequest(w, "/", [
+      [HEADER, "fwd2@example.com"],
+      ["X-Remote-User", "admin"],
+      ...spoofAll(["x-forwarded-user", ...UPSTREAM]),
+    ]);
+    assert.equal(r.status, 200, r.text);
+    const echo = JSON.parse(r.text);
+    assert.deepEqual(spellingsSeen(echo, "x-forwarded-user"), ["x-forwarded-user"]);
+    assert.equal(echo.headers["x-forwarded-user"], "fwd2@example.com");
+    for (const name of UPSTREAM) assert.deepEqual(spellingsSeen(echo, name), [], name);
   });
 });
 
@@ -167,17 +235,126 @@ describe("identity header, REMOTE_USER_HEADER=X-Auth-Request-Email", () => {
 describe("identity header, REMOTE_USER_HEADER=X-Auth-Request-Email, ANONYMOUS=pass", () => {
   const w = useWorker({ REMOTE_USER_HEADER: "X-Auth-Request-Email", ANONYMOUS: "pass" });
 
-  it("the `_` header does reach the worker (and the origin) but names nobody", async () => {
+  it("the `_` header names nobody and does not reach the origin", async () => {
     const r = await rawRequest(w, "/", [["X_Auth_Request_Email", "under@example.com"]]);
     assert.equal(r.status, 200);
     const echo = JSON.parse(r.text);
-    assert.equal(echo.headers["x_auth_request_email"], "under@example.com");
+    assert.deepEqual(spellingsSeen(echo, "x-auth-request-email"), []);
     assert.equal(echo.headers["x-remote-user"], undefined);
     assert.deepEqual(
       r.setCookie.filter((c) => parseSetCookie(c).name === COOKIE),
       [],
     );
     assert.deepEqual(await kvKeys(w.kv), []);
+  });
+});
+
+describe("forwarding, shared secret mode (gateway_secret)", () => {
+  const GATEWAY_SECRET = "e2e-forwarding-gateway-secret-0123";
+  const w = useWorker({
+    AUTH_FILTERS: "session,gateway_secret,remote_user",
+    TRUST_UNSIGNED_HEADER: "false",
+    GATEWAY_SECRET,
+  });
+
+  it("no spelling of the secret header reaches the origin; nor a `_` identity header", async () => {
+    const user = "secret.spelling@example.com";
+    const r = await rawRequest(w, "/", [
+      [HEADER, user],
+      ["X-Gateway-Secret", GATEWAY_SECRET],
+      ...spoofAll(["X-Gateway-Secret"], GATEWAY_SECRET),
+      ...spoofAll([HEADER, ...UPSTREAM]),
+    ]);
+    assert.equal(r.status, 200, r.text);
+    const echo = JSON.parse(r.text);
+    assert.deepEqual(spellingsSeen(echo, "x-gateway-secret"), []);
+    assert.ok(!r.text.includes(GATEWAY_SECRET), r.text);
+    assert.equal(echo.headers["x-remote-user"], user);
+    assert.deepEqual(spellingsSeen(echo, HEADER), [HEADER.toLowerCase()]);
+    assert.equal(echo.headers[HEADER.toLowerCase()], user);
+    for (const name of UPSTREAM) assert.deepEqual(spellingsSeen(echo, name), name === "x-remote-user" ? [name] : [], name);
+  });
+});
+
+describe("forwarding, Cloudflare Access mode, persistent_remote_user, ANONYMOUS=pass", () => {
+  const TEAM = "fwdteam.cloudflareaccess.com";
+  const AUD = "fwd-aud";
+  const key = rsaSigningKey("fwd-key");
+  const sign = (email) => accessAssertion(key, email, { issuer: `https://${TEAM}`, audience: AUD });
+  const vars = {
+    AUTH_FILTERS: "session,gateway_jwt,persistent_remote_user",
+    TRUST_UNSIGNED_HEADER: "false",
+    ANONYMOUS: "pass",
+    GATEWAY: "cloudflare_access",
+    ACCESS_TEAM_DOMAIN: TEAM,
+    ACCESS_AUD: AUD,
+  };
+  // The key server starts first: the worker's JWKS_URL names its port.
+  const w = useWorker(vars, {}, async (ctx) => {
+    ctx.jwks = await startJwksServer([key]);
+    vars.JWKS_URL = ctx.jwks.url;
+    return {};
+  });
+  after(async () => w.jwks?.close());
+
+  const lower = HEADER.toLowerCase();
+  const jwtLower = JWT_HEADER.toLowerCase();
+  const gatewaySpellings = spoofAll([HEADER, JWT_HEADER], "forged");
+
+  it("no assertion: the client's gateway headers are not forwarded, in any spelling", async () => {
+    const r = await rawRequest(w, "/anon", [[HEADER, "admin@example.com"], ...gatewaySpellings]);
+    assert.equal(r.status, 200, r.text);
+    const echo = JSON.parse(r.text);
+    assert.equal(echo.headers["x-remote-user"], undefined);
+    assert.deepEqual(spellingsSeen(echo, HEADER), []);
+    assert.deepEqual(spellingsSeen(echo, JWT_HEADER), []);
+    assert.ok(!r.text.includes("admin@example.com"), r.text);
+  });
+
+  let pair;
+  it("verified login: the gateway's headers are forwarded as sent, in their own spelling only", async () => {
+    const email = "fwd.ann@example.com";
+    const token = sign(email);
+    const r = await rawRequest(w, "/in", [[JWT_HEADER, token], [HEADER, email], ...gatewaySpellings]);
+    assert.equal(r.status, 200, r.text);
+    pair = r.setCookie.find((c) => parseSetCookie(c).name === COOKIE)?.split(";")[0];
+    assert.ok(pair, "logged in");
+    const echo = JSON.parse(r.text);
+    assert.equal(echo.headers["x-remote-user"], email);
+    assert.deepEqual(spellingsSeen(echo, HEADER), [lower]);
+    assert.equal(echo.headers[lower], email);
+    assert.deepEqual(spellingsSeen(echo, JWT_HEADER), [jwtLower]);
+    assert.equal(echo.headers[jwtLower], token);
+
+    // From the session, with the same assertion: still the user's own, still forwarded.
+    const again = await rawRequest(w, "/in", [["cookie", pair], [JWT_HEADER, token], [HEADER, email]]);
+    assert.equal(again.status, 200, again.text);
+    const echo2 = JSON.parse(again.text);
+    assert.equal(echo2.headers[jwtLower], token);
+    assert.equal(echo2.headers[lower], email);
+  });
+
+  it("session kept without an assertion: an unverified Cf-Access-Authenticated-User-Email is not forwarded", async () => {
+    assert.ok(pair, "the login test ran first");
+    const r = await rawRequest(w, "/kept", [["cookie", pair], [HEADER, "mallory@example.com"]]);
+    assert.equal(r.status, 200, r.text);
+    const echo = JSON.parse(r.text);
+    assert.equal(echo.headers["x-remote-user"], "fwd.ann@example.com", "the session user");
+    assert.deepEqual(spellingsSeen(echo, HEADER), []);
+    assert.ok(!r.text.includes("mallory"), r.text);
+  });
+
+  it("a refused user's valid assertion is not forwarded with the anonymous request", async () => {
+    const email = "fwd.inactive@example.com";
+    await w.kv.put(`user:${email}`, JSON.stringify({ username: email, is_active: false }));
+    const token = sign(email);
+    const r = await rawRequest(w, "/refused", [[JWT_HEADER, token], [HEADER, email]]);
+    assert.equal(r.status, 200, r.text);
+    const echo = JSON.parse(r.text);
+    assert.equal(echo.headers["x-remote-user"], undefined);
+    assert.deepEqual(spellingsSeen(echo, HEADER), []);
+    assert.deepEqual(spellingsSeen(echo, JWT_HEADER), []);
+    assert.ok(!r.text.includes(token), "the assertion is not forwarded");
   });
 });
 

@@ -1,7 +1,7 @@
 // Shared e2e harness: a loopback echo origin and the built worker in real workerd through
 // Miniflare's API (no wrangler proxy), with a local KV namespace `USERS`.
 import http from "node:http";
-import { createHmac } from "node:crypto";
+import { createHmac, generateKeyPairSync, sign as cryptoSign } from "node:crypto";
 import { before, after } from "node:test";
 import { Miniflare } from "miniflare";
 
@@ -226,3 +226,38 @@ export async function waitForLog(w, text, ms = 2000) {
 
 /** RFC 3339 date-time. */
 export const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * An RSA-2048 key for signing gateway assertions (RS256): `privateKey`, and `jwk`, the public
+ * half as a JWKS entry named `kid`.
+ */
+export function rsaSigningKey(kid) {
+  const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  return { kid, privateKey, jwk: { ...publicKey.export({ format: "jwk" }), kid, alg: "RS256", use: "sig" } };
+}
+
+/**
+ * A Cloudflare Access assertion for `email` from `issuer` to `audience`, RS256 with `key`,
+ * valid for an hour; `claims` override the defaults.
+ */
+export function accessAssertion(key, email, { issuer, audience, claims = {} }) {
+  const enc = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const now = nowSecs();
+  const header = { alg: "RS256", kid: key.kid, typ: "JWT" };
+  const payload = { iss: issuer, aud: [audience], email, sub: `sub-${email}`, iat: now - 10, nbf: now - 10, exp: now + 3600, ...claims };
+  const input = `${enc(header)}.${enc(payload)}`;
+  return `${input}.${cryptoSign("sha256", Buffer.from(input), key.privateKey).toString("base64url")}`;
+}
+
+/** A loopback JWKS endpoint serving `keys` (from `rsaSigningKey`) at any path: { url, close }. */
+export async function startJwksServer(keys, path = "/cdn-cgi/access/certs") {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ keys: keys.map((k) => k.jwk) }));
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${server.address().port}${path}`, close: () => closeServer(server) };
+}
