@@ -490,6 +490,11 @@ fn jwks_url_plain_http_only_to_a_loopback_host_and_never_with_user_info() {
     let refused: Vec<(&str, Result<Vec<String>, String>)> = [
         "http://localhost@evil.example/certs",
         "http://127.0.0.1@evil.example/certs",
+        "http://127.0.0.1:80@evil.example/certs",
+        "http://[::1]@evil.example/certs",
+        "http://127.0.0.1:/certs",
+        "https://keys example.com/certs",
+        "http://127.0.0.256/certs",
         "http://127.0.0.1.evil.example/",
         "http://localhost.evil.example/certs",
         "http://[::2]/certs",
