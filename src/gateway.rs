@@ -384,7 +384,7 @@ fn jwks_url_allowed(url: &str) -> bool {
             None => return false,
         },
         None => match authority.split_once(':') {
-            Some((host, port)) => (host, &authority[host.len()..]),
+            Some((host, _)) => (host, &authority[host.len()..]),
             None => (authority, ""),
         },
     };
