@@ -7,7 +7,8 @@
 //! Per request: the [`SessionFilter`] verifies the session cookie; a [`RemoteUserFilter`]
 //! reads the identity header and, when no session already names that user, asks the async
 //! [`UserBackend`] (Workers KV by default) to find, create or reject the user, then
-//! [`login`] writes `last_login` once and sets one cookie.
+//! [`login`] starts a new session with one cookie and stamps the login, without rewriting
+//! the user's record.
 //!
 //! ```
 //! use std::rc::Rc;

@@ -389,7 +389,8 @@ impl RemoteUserFilter {
             .await
             .unwrap_or_else(|| {
                 Err(BackendError::Unavailable(format!(
-                    "waited {SHARED_WAIT_MS} ms for another request's look-up of `{username}`"
+                    "another request's look-up of `{username}` did not finish (waited at most \
+                     {SHARED_WAIT_MS} ms)"
                 )))
             });
         if let Ok(found) = &result {

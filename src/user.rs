@@ -36,7 +36,8 @@ pub struct User {
     /// Group names, forwarded comma-joined as `X-Remote-User-Groups`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
-    /// When the user last logged in; written once per login.
+    /// When the user last logged in, as of the record's creation (later logins are stamped
+    /// under `login:<username>`, not here; records of earlier releases hold it too).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
