@@ -26,14 +26,21 @@
 //                    by this script (Node, over loopback): adds the subrequest's cost in workerd
 //   --pin            pin every workerd to CPU 0 and this process to CPU 1
 //   --only a,b       only these contenders (passthrough is always added)
+//   --aa             also run `passthrough-aa`, a second copy of passthrough in its own workerd:
+//                    its "over passthrough" is this harness's own noise (an A/A comparison)
 //   --variant N=DIR[@C]  also run contender C [ruf-header] as N with the worker built in DIR
 //                    (DIR/index.js + its wasm, inside this repository): compares builds; repeatable
+//   --worker DIR     the worker under test for every ruf contender [build] (DIR/index.js, DIR/glue
+//                    and DIR/index_bg.wasm, inside this repository)
 //   --out FILE       results JSON [bench/results/handler.json] (+ .md beside it)
 //
 // Contenders: passthrough, ruf-header, ruf-access, ruf-access-miss (a never-seen token per call,
 // valid session cookie; 4,000 tokens cycled, more than the 1,024-entry verified-token cache, so
 // no call is a hit), jose-documented (at most 4,000 calls per loop: see below), jose-hoisted,
-// hono-access (bench/workers/*.js). And the three ruf workloads' `/decision` rows: the shipped
+// hono-access (bench/workers/*.js); ruf-header-nocookie and ruf-access-nocookie (a client that
+// never sends the session cookie, repeating one identity: one call logs in first, then every
+// call carries the workload's headers without the cookie, the same assertion in Access mode,
+// and is answered with a fresh login and Set-Cookie). And the ruf workloads' `/decision` rows: the shipped
 // glue's configure() once, then handle(url, lines) in a loop with the lines the entry would
 // pass, no Request, Headers or fetch: the wasm decision alone, in workerd's V8 (quiet: ±1 µs).
 // Before the rounds, each contender's loop is checked: every response 200 with the expected
@@ -65,7 +72,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BENCH = path.join(ROOT, "bench");
 const OUT_DIR = path.join(BENCH, "build", "handler");
 
-const opts = { realFetch: false, rounds: 7, calls: 20000, missCalls: 3000, only: null, variants: [], out: path.join(BENCH, "results", "handler.json") };
+const opts = { realFetch: false, rounds: 7, calls: 20000, missCalls: 3000, only: null, variants: [], worker: path.join(ROOT, "build"), out: path.join(BENCH, "results", "handler.json") };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   const v = () => process.argv[++i];
@@ -74,12 +81,14 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === "--miss-calls") opts.missCalls = Number(v());
   else if (a === "--real-fetch") opts.realFetch = true;
   else if (a === "--pin") opts.pin = true;
+  else if (a === "--aa") opts.aa = true;
   else if (a === "--only") opts.only = v().split(",");
   else if (a === "--variant") {
     const m = /^([\w.-]+)=([^@]+)(?:@([\w/-]+))?$/.exec(v() ?? "");
     if (!m) throw new Error("--variant: expected NAME=DIR[@CONTENDER]");
     opts.variants.push({ name: m[1], dir: path.resolve(m[2]), base: m[3] ?? "ruf-header" });
   } else if (a === "--out") opts.out = path.resolve(v());
+  else if (a === "--worker") opts.worker = path.resolve(v());
   else throw new Error(`unknown option ${a}`);
 }
 
@@ -207,22 +216,28 @@ function contenders() {
     { name: "ruf-header", script: "ruf", vars: HEADER_VARS, headers: header, login: true },
     { name: "ruf-access", script: "ruf", vars: ACCESS_VARS, headers: access, login: true },
     { name: "ruf-access-miss", script: "ruf", vars: ACCESS_VARS, headers: access, login: true, miss: true },
+    // No session cookie after the first call: a fresh login (user cache, new session, Set-Cookie).
+    { name: "ruf-header-nocookie", script: "ruf", vars: HEADER_VARS, headers: header, login: true, nocookie: true },
+    { name: "ruf-access-nocookie", script: "ruf", vars: ACCESS_VARS, headers: access, login: true, nocookie: true },
     // The wasm decision alone, without Request, Headers or fetch: the quiet part of the above.
     { name: "ruf-header/decision", script: "ruf", decision: true, vars: HEADER_VARS, headers: header, login: true },
     { name: "ruf-access/decision", script: "ruf", decision: true, vars: ACCESS_VARS, headers: access, login: true },
     { name: "ruf-access-miss/decision", script: "ruf", decision: true, vars: ACCESS_VARS, headers: access, login: true, miss: true },
+    { name: "ruf-header-nocookie/decision", script: "ruf", decision: true, vars: HEADER_VARS, headers: header, login: true, nocookie: true },
+    { name: "ruf-access-nocookie/decision", script: "ruf", decision: true, vars: ACCESS_VARS, headers: access, login: true, nocookie: true },
     // At most 4,000 calls per loop: jose arms a 5 s timeout per key-set fetch, and workerd allows
     // 10,000 active timeouts per invocation (one loop is one invocation).
     { name: "jose-documented", script: "jose-documented.js", vars: JOSE_VARS, headers: access, jwksPerCall: true, maxCalls: 4000 },
     { name: "jose-hoisted", script: "jose-hoisted.js", vars: JOSE_VARS, headers: access },
     { name: "hono-access", script: "hono-access.js", vars: { ORIGIN_URL }, headers: access },
   ];
+  if (opts.aa) list.splice(1, 0, { ...list[0], name: "passthrough-aa" });
   for (const v of opts.variants) {
     const base = list.find((c) => c.name === v.base);
     if (!base || base.script !== "ruf") throw new Error(`--variant ${v.name}: no ruf contender ${v.base}`);
     list.push({ ...base, name: v.name, dir: v.dir });
   }
-  const keep = [...(opts.only ?? []), ...opts.variants.map((v) => v.name)];
+  const keep = [...(opts.only ?? []), ...opts.variants.map((v) => v.name), ...(opts.aa ? ["passthrough-aa"] : [])];
   return opts.only ? list.filter((c) => c.name === "passthrough" || keep.includes(c.name)) : list;
 }
 
@@ -232,7 +247,7 @@ function driverModule(c) {
   const file = path.join(OUT_DIR, `${c.name.replace("/", "-")}.js`);
   if (c.decision) {
     // The glue imports "./index_bg.wasm": a copy of both, side by side.
-    const built = c.dir ?? path.join(ROOT, "build");
+    const built = c.dir ?? opts.worker;
     const glue = path.join(OUT_DIR, `${c.name.replace("/", "-")}-glue`);
     rmSync(glue, { recursive: true, force: true });
     cpSync(path.join(built, "glue"), glue, { recursive: true });
@@ -243,7 +258,7 @@ function driverModule(c) {
   }
   if (c.script === "ruf") {
     // Not bundled: build/index.js imports its wasm, which Miniflare loads as CompiledWasm.
-    const built = path.relative(OUT_DIR, path.join(c.dir ?? path.join(ROOT, "build"), "index.js"));
+    const built = path.relative(OUT_DIR, path.join(c.dir ?? opts.worker, "index.js"));
     writeFileSync(file, `import target from ${JSON.stringify(built)};\n${DRIVER}\nexport default driver(target);\n`);
     return file;
   }
@@ -308,7 +323,9 @@ function check(c, n, t, { warmup = false } = {}) {
     if (t.users[want] !== n) p.push(`users ${JSON.stringify(t.users)}`);
     if (t.urls[ORIGIN_URL + PATH] !== n) p.push(`urls ${JSON.stringify(t.urls)}`);
   }
-  if (t.setCookie !== 0) p.push(`${t.setCookie} Set-Cookie`);
+  // -nocookie: every call is a fresh login, with its Set-Cookie; every other workload none.
+  const cookies = c.nocookie ? n : 0;
+  if (t.setCookie !== cookies) p.push(`${t.setCookie} Set-Cookie (expected ${cookies})`);
   // The first loop may fetch the key set once (the isolate's first verify).
   const jwks = c.jwksPerCall ? n : 0;
   if (t.jwks !== jwks && !(warmup && t.jwks === jwks + 1)) p.push(`${t.jwks} JWKS fetches`);
@@ -342,19 +359,26 @@ async function main() {
           .map(([k, v]) => `${k.toLowerCase()}\t${v}\n`)
           .join("");
       if (c.decision) spec.lines = asLines(headers);
-      if (c.login) {
-        // One call without a cookie logs in; the workload then carries the session cookie.
-        await setup(inst, spec, []);
-        const t = await loop(inst, 1);
-        if (t.statuses[200] !== 1 || t.setCookie !== 1) throw new Error(`${c.name}: login failed: ${JSON.stringify(t)}`);
-        spec.headers = { ...headers, cookie: t.lastCookie.split(";")[0] };
-        // -miss: the driver appends a never-seen token to every call's lines.
-        if (c.decision) spec.lines = asLines(spec.headers, !c.miss);
-        c.user = USER;
-      } else if (c.user === undefined) {
-        c.user = USER;
-      }
-      await setup(inst, spec, c.miss ? missTokens : []);
+      // One call without a cookie logs in; the workload then carries the session cookie.
+      // Repeated before every measured loop (a fresh cookie): the worker re-checks sessions
+      // older than USER_RECHECK_SECS (300 s) and answers them with a new cookie, which a
+      // browser keeps; a cookie from the start of the run would turn later loops into re-checks.
+      c.prepare = async () => {
+        if (c.login) {
+          spec.headers = headers;
+          if (c.decision) spec.lines = asLines(headers);
+          await setup(inst, spec, []);
+          const t = await loop(inst, 1);
+          if (t.statuses[200] !== 1 || t.setCookie !== 1) throw new Error(`${c.name}: login failed: ${JSON.stringify(t)}`);
+          // -nocookie: the workload never sends it (the first call only made the client known).
+          if (!c.nocookie) spec.headers = { ...headers, cookie: t.lastCookie.split(";")[0] };
+          // -miss: the driver appends a never-seen token to every call's lines.
+          if (c.decision) spec.lines = asLines(spec.headers, !c.miss);
+        }
+        await setup(inst, spec, c.miss ? missTokens : []);
+      };
+      if (c.login || c.user === undefined) c.user = USER;
+      await c.prepare();
       c.n = Math.min(c.miss ? opts.missCalls : opts.calls, c.maxCalls ?? Infinity);
       // Warm-up (JIT, caches: for -miss the first pass fills the cache, which later passes evict).
       const t = await loop(inst, c.n);
@@ -366,6 +390,7 @@ async function main() {
     for (let round = 0; round < opts.rounds; round++) {
       for (const c of list) {
         const inst = insts.get(c.name);
+        if (c.login && !c.nocookie) await c.prepare();
         const before = cpuOf(inst.pid).sched;
         const t = await loop(inst, c.n);
         const ns = cpuOf(inst.pid).sched - before;

@@ -21,12 +21,20 @@
 //   --variant N=DIR[@C] also run contender C [ruf-header] as N with the worker built in DIR
 //                       (DIR/index.js + its wasm, DIR inside the working directory: Miniflare
 //                       resolves module paths from it): compares builds in one run; repeatable
+//   --worker DIR        the worker under test for every ruf contender [build]: DIR/index.js + its
+//                       wasm, DIR inside the working directory (e.g. a copy of build/ in bench/build/,
+//                       so that a rebuild of build/ during the run cannot change it)
 //   --out FILE          results JSON [bench/results/latest.json] (a .md table is written beside it)
 //
 // Contenders (one Miniflare instance, i.e. one workerd process, each; all started once):
 //   passthrough      minimal JS worker forwarding to ORIGIN_URL (path and query kept)
 //   ruf-header       our worker, header mode + shared secret; steady state: session cookie
 //   ruf-access       our worker, Cloudflare Access JWT mode; steady state: same token + cookie
+//   ruf-header-nocookie  as ruf-header, but the session cookie is never sent (curl, API clients,
+//                    uptime checkers): one identity repeated, a fresh login (Set-Cookie) every time
+//   ruf-access-nocookie  as ruf-access without the cookie: the SAME assertion on every request, as
+//                    a service-token client or a browser sends it within its validity (a token
+//                    per request would be ruf-access-miss's signature check, not this workload)
 //   ruf-access-miss  as ruf-access, but a never-seen token on every request (+ valid cookie)
 //   ruf-login-storm  as ruf-header, but a new user on every request, no cookie (KV get + put)
 //   jose-documented  Cloudflare's documented jose recipe (key set created inside fetch)
@@ -104,6 +112,7 @@ function parseArgs(argv) {
     aa: false,
     pin: false,
     out: path.join(BENCH, "results", "latest.json"),
+    worker: path.join(ROOT, "build"),
   };
   const num = (name, v) => {
     const n = Number(v);
@@ -133,6 +142,7 @@ function parseArgs(argv) {
         break;
       }
       case "--out": o.out = path.resolve(val()); break;
+      case "--worker": o.worker = path.resolve(val()); break;
       case "-h":
       case "--help":
         console.log(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n\n")[0].replace(/^\/\/ ?/gm, ""));
@@ -166,6 +176,10 @@ function contenders(token) {
     { name: "passthrough", script: "passthrough.js", vars: { ORIGIN_URL }, mode: "static", headers: access, user: null },
     { name: "ruf-header", script: "ruf", vars: HEADER_VARS, login: header, mode: "static", headers: header, user: USER },
     { name: "ruf-access", script: "ruf", vars: ACCESS_VARS, login: access, mode: "static", headers: access, user: USER },
+    // No cookie: the login request is still made first (the client's first request: a KV read,
+    // the user created, the login stamp written), then the workload never sends its cookie.
+    { name: "ruf-header-nocookie", script: "ruf", vars: HEADER_VARS, login: header, mode: "static", headers: header, user: USER, cookies: true, sendCookie: false },
+    { name: "ruf-access-nocookie", script: "ruf", vars: ACCESS_VARS, login: access, mode: "static", headers: access, user: USER, cookies: true, sendCookie: false },
     { name: "ruf-access-miss", script: "ruf", vars: ACCESS_VARS, login: access, mode: "miss", headers: { [EMAIL_HEADER]: USER }, user: USER },
     { name: "ruf-login-storm", script: "ruf", vars: HEADER_VARS, mode: "storm", headers: { [SECRET_HEADER]: GATEWAY_SECRET }, user: /^storm-/, cookies: true },
     { name: "jose-documented", script: "jose-documented.js", vars: JOSE_VARS, mode: "static", headers: access, user: USER },
@@ -235,7 +249,7 @@ async function startInstance(c, jwksText, { kv = ["USERS"] } = {}) {
   const worker =
     c.script === "ruf"
       ? {
-          scriptPath: path.join(c.dir ?? path.join(ROOT, "build"), "index.js"),
+          scriptPath: path.join(c.dir ?? opts.worker, "index.js"),
           modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
           kvNamespaces: kv,
         }
@@ -292,7 +306,7 @@ async function prepare(c, inst, problems) {
 
 function workloadHeaders(c, cookie) {
   const h = { ...c.headers };
-  if (cookie) h.Cookie = cookie;
+  if (cookie && c.sendCookie !== false) h.Cookie = cookie;
   return h;
 }
 
@@ -468,6 +482,11 @@ async function main() {
     const shift = (round - 1) % resolved.length;
     for (const c of [...resolved.slice(shift), ...resolved.slice(0, shift)]) {
       const inst = instances.get(c.name);
+      // A fresh session cookie before every run: the worker re-checks a session older than
+      // USER_RECHECK_SECS (300 s) and answers it with a new cookie, which a browser keeps but
+      // wrk cannot; a cookie from the start of a 10-minute run would turn the steady workloads
+      // into re-checks (a Set-Cookie on every request) halfway through.
+      if (c.login && c.sendCookie !== false) writeHeaders(wl[c.name].headers, workloadHeaders(c, await prepare(c, inst)));
       if (opts.warmup > 0) await measure(c, inst, opts.warmup, wl[c.name]);
       const r = await measure(c, inst, opts.duration, wl[c.name]);
       r.round = round;
@@ -494,7 +513,7 @@ async function main() {
         const cookie = await prepare(c, inst, problems);
         const countFiles = { headers: path.join(BUILD, "wrk", `${c.name}.count.headers`), tokens: files.tokens };
         writeHeaders(countFiles.headers, workloadHeaders(c, cookie));
-        const loginOps = kvApi.counts();
+        const loginOps = { ...kvApi.counts(), ops: kvApi.ops.map((o) => `${o.method} ${o.key}`) };
         kvApi.reset();
         const r = await measure(c, inst, opts.countDuration, countFiles);
         const ops = kvApi.counts();
@@ -559,6 +578,7 @@ async function main() {
       cpu: r.workerd_cpu_us_per_req - baseRuns[i].workerd_cpu_us_per_req,
     }));
     s.vs_passthrough = median(paired.map((p) => p.ratio));
+    s.vs_passthrough_range = [Math.min(...paired.map((p) => p.ratio)), Math.max(...paired.map((p) => p.ratio))];
     s.filter_cpu_us_per_req = median(paired.map((p) => p.cpu));
     s.filter_cpu_us_per_req_range = [Math.min(...paired.map((p) => p.cpu)), Math.max(...paired.map((p) => p.cpu))];
   }
@@ -602,7 +622,8 @@ async function main() {
     cpu: cpus()[0]?.model,
     cores: cpus().length,
     wrk: spawnSync("wrk", ["--version"], { encoding: "utf8" }).stdout.split("\n")[0].trim(),
-    worker_wasm_bytes: readFileSync(path.join(ROOT, "build/index_bg.wasm")).length,
+    worker: path.relative(ROOT, opts.worker) || ".",
+    worker_wasm_bytes: readFileSync(path.join(opts.worker, "index_bg.wasm")).length,
   };
   const result = {
     date: new Date().toISOString(),
@@ -638,7 +659,7 @@ function renderTable(resolved, summary) {
   const head = [
     "contender",
     "req/s",
-    "× passthrough",
+    "× passthrough (min–max)",
     "p50 ms",
     "p99 ms",
     "workerd CPU µs/req (min–max)",
@@ -654,7 +675,7 @@ function renderTable(resolved, summary) {
     return [
       `\`${c.name}\``,
       f(s.rps),
-      f(s.vs_passthrough, 2),
+      c.name === "passthrough" ? "1.00" : `${f(s.vs_passthrough, 2)} (${f(s.vs_passthrough_range[0], 2)}–${f(s.vs_passthrough_range[1], 2)})`,
       f(s.p50_ms, 2),
       f(s.p99_ms, 2),
       s.workerd_cpu_us_per_req_range && s.workerd_cpu_us_per_req_range[0] !== s.workerd_cpu_us_per_req_range[1]
@@ -690,6 +711,14 @@ function notes(problems, result) {
       `ruf-login-storm's throughput runs use Miniflare's local KV, simulated inside the same workerd process, so its CPU includes that simulator; ` +
         `in the counting run (KV answered by this process over loopback) its workerd spent ${storm.kv.workerd_cpu_us_per_req.toFixed(0)} µs/req at ${storm.kv.rps.toFixed(0)} req/s.`,
     );
+  for (const [name, s] of Object.entries(result.summary)) {
+    if (!name.endsWith("-nocookie") || !s.kv) continue;
+    const k = s.kv;
+    lines.push(
+      `${name}: the client's first request (made before the counting run) cost ${k.login_kv.GET} KV read(s) and ${k.login_kv.PUT} write(s) (${k.login_kv.ops.join(", ")}); ` +
+        `the ${k.handled} requests after it ${k.kv_get} reads and ${k.kv_put} writes, Set-Cookie on ${(k.setcookie_per_req * 100).toFixed(1)}% of responses.`,
+    );
+  }
   lines.push(
     `p99 is mostly workerd pauses that grow as a workerd process ages (its RSS grows with every request, passthrough's too: ` +
       `${Object.entries(result.summary).map(([n, s]) => `${n} ${s.workerd_rss_mb_end} MB`).join(", ")} at the end); p50 and CPU/req are the steadier figures.`,
