@@ -1,6 +1,6 @@
 //! Signature verification behind a small trait: [`RustCryptoVerifier`] (pure Rust) natively;
-//! in the worker, the runtime's WebCrypto (`edge::WebCryptoVerifier`), about 50x faster
-//! than pure-Rust RSA in wasm. Claims checks do not live here: they are shared.
+//! in the worker, the runtime's WebCrypto (`edge::WebCryptoVerifier`), about 29x faster
+//! than pure-Rust RSA in wasm for RS256 (`bench/verify.mjs`, BENCHMARKS.md). Claims checks do not live here: they are shared.
 //!
 //! ```
 //! use remote_user_filter::{Algorithm, Jwk, PublicKey, RustCryptoVerifier, SignatureVerifier};
