@@ -220,3 +220,27 @@ fn a_failed_login_stamp_is_logged_and_the_login_stands() {
         );
     })
 }
+
+#[test]
+fn session_ids_are_128_random_bits_in_hex() {
+    block_on(async {
+        let store = Rc::new(MemoryStore::new());
+        let clock = Rc::new(ManualClock::new(T0));
+        let chain = chain_over(Rc::new(KvUserBackend::new(Rc::clone(&store))), &clock);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..50 {
+            let outcome = chain.handle(request(Some("ann@example.com"), None)).await;
+            let jti = claims(outcome.set_cookie().unwrap())["jti"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert_eq!(jti.len(), 32, "{jti}");
+            assert!(
+                jti.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                "{jti}"
+            );
+            assert!(seen.insert(jti), "a new id at every login");
+        }
+    })
+}
