@@ -55,12 +55,13 @@
 //! ```
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
 
 use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::bounded::BoundedMap;
 use crate::error::{BackendError, ConfigProblem};
+use crate::remote_user::MAX_IDENTITY_LEN;
 use crate::request::AuthRequest;
 use crate::store::UserStore;
 use crate::type_name::short_type_name;
@@ -253,38 +254,13 @@ pub struct KvUserBackend<S> {
     create_unknown_user: bool,
     last_login_interval_secs: u64,
     /// When each user's login was last stamped by this isolate (bounded).
-    stamped: RefCell<Stamps>,
+    stamped: RefCell<BoundedMap<u64>>,
 }
 
 /// Default shortest time between two `last_login` stamps of one user: five minutes.
 pub const DEFAULT_LAST_LOGIN_INTERVAL_SECS: u64 = 300;
 /// How many users' stamp times an isolate remembers (the oldest is forgotten first).
 const STAMP_ENTRIES: usize = 4096;
-
-#[derive(Debug, Default)]
-struct Stamps {
-    at: HashMap<String, u64>,
-    order: VecDeque<String>,
-}
-
-impl Stamps {
-    fn due(&self, username: &str, now: u64, interval: u64) -> bool {
-        self.at
-            .get(username)
-            .is_none_or(|&t| now >= t.saturating_add(interval) || now < t)
-    }
-
-    fn set(&mut self, username: &str, now: u64) {
-        if self.at.insert(username.to_owned(), now).is_none() {
-            self.order.push_back(username.to_owned());
-            while self.order.len() > STAMP_ENTRIES {
-                if let Some(old) = self.order.pop_front() {
-                    self.at.remove(&old);
-                }
-            }
-        }
-    }
-}
 
 /// What the backend writes under `login:<username>`.
 #[derive(Serialize)]
@@ -306,7 +282,7 @@ impl<S: UserStore> KvUserBackend<S> {
             store,
             create_unknown_user: true,
             last_login_interval_secs: DEFAULT_LAST_LOGIN_INTERVAL_SECS,
-            stamped: RefCell::default(),
+            stamped: RefCell::new(BoundedMap::new(STAMP_ENTRIES, MAX_IDENTITY_LEN)),
         }
     }
 
@@ -400,19 +376,20 @@ impl<S: UserStore> UserBackend for KvUserBackend<S> {
         if let Some(at) = user.last_login {
             // A record written with this login's time (a creation) is this login's stamp.
             let at = u64::try_from(at.unix_timestamp()).unwrap_or(0);
-            self.stamped.borrow_mut().set(&user.username, at);
+            self.stamped.borrow_mut().insert(&user.username, at);
         }
         Ok(())
     }
 
     async fn record_login(&self, user: &User, now: u64) -> Result<(), BackendError> {
         let interval = self.last_login_interval_secs;
-        if !self.stamped.borrow().due(&user.username, now, interval) {
+        let last = self.stamped.borrow().get(&user.username).copied();
+        if last.is_some_and(|t| now >= t && now < t.saturating_add(interval)) {
             return Ok(());
         }
         // Marked before the write: a failed or rate-limited stamp is not retried on every
         // request of the interval (it is best effort).
-        self.stamped.borrow_mut().set(&user.username, now);
+        self.stamped.borrow_mut().insert(&user.username, now);
         let stamp = LoginStamp {
             last_login: timestamp(now),
         };

@@ -28,11 +28,11 @@ use http::HeaderName;
 use subtle::ConstantTimeEq;
 
 use crate::assertion::{parse_assertion, Algorithm, AssertionError, ClaimsPolicy};
+use crate::bounded::BoundedMap;
 use crate::error::{AuthError, ConfigProblem};
 use crate::filter::{Filter, FilterKind, Position};
 use crate::jwks::{JwksSource, KeyCache, KeyError};
 use crate::request::AuthRequest;
-use crate::verified::VerifiedCache;
 use crate::verify::SignatureVerifier;
 
 /// The most leeway a configuration may ask for.
@@ -144,7 +144,7 @@ pub struct GatewayJwtFilter {
     identity_header: Option<HeaderName>,
     keys: KeyCache,
     verifier: Rc<dyn SignatureVerifier>,
-    cache: RefCell<VerifiedCache<CachedToken>>,
+    cache: RefCell<BoundedMap<CachedToken>>,
 }
 
 impl std::fmt::Debug for GatewayJwtFilter {
@@ -243,10 +243,7 @@ impl GatewayJwtFilterBuilder {
                 .with_ttl(self.key_ttl_secs)
                 .with_min_refetch_interval(self.min_refetch_secs),
             verifier: self.verifier,
-            cache: RefCell::new(VerifiedCache::new(
-                TOKEN_CACHE_ENTRIES,
-                CACHED_TOKEN_MAX_LEN,
-            )),
+            cache: RefCell::new(BoundedMap::new(TOKEN_CACHE_ENTRIES, CACHED_TOKEN_MAX_LEN)),
         }
     }
 }

@@ -48,6 +48,7 @@
 
 mod assertion;
 mod backend;
+mod bounded;
 mod clock;
 mod error;
 mod filter;
@@ -63,7 +64,6 @@ mod store;
 mod type_name;
 mod upstream;
 mod user;
-mod verified;
 mod verify;
 pub mod wire;
 

@@ -26,13 +26,13 @@
 //! ```
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use async_trait::async_trait;
 use http::HeaderName;
 
 use crate::backend::{Authenticated, UserBackend};
+use crate::bounded::BoundedMap;
 use crate::error::{AuthError, BackendError, ConfigError, ConfigProblem};
 use crate::filter::{Filter, FilterKind, Position};
 use crate::request::AuthRequest;
@@ -66,15 +66,21 @@ const SHARED_WAIT_MS: u64 = 5_000;
 /// Users looked up in this isolate, and the look-ups under way, by cleaned username:
 /// concurrent requests for one user wait on one look-up, and repeats within `ttl_secs`
 /// reuse its answer (a refusal too).
-#[derive(Default)]
 struct UserCache {
     ttl_secs: u64,
-    entries: RefCell<HashMap<String, (u64, Option<Authenticated>)>>,
-    order: RefCell<VecDeque<String>>,
+    entries: RefCell<BoundedMap<(u64, Option<Authenticated>)>>,
     in_flight: SingleFlight<Lookup>,
 }
 
 impl UserCache {
+    fn new(ttl_secs: u64) -> Self {
+        Self {
+            ttl_secs,
+            entries: RefCell::new(BoundedMap::new(USER_CACHE_ENTRIES, MAX_IDENTITY_LEN)),
+            in_flight: SingleFlight::default(),
+        }
+    }
+
     fn get(&self, username: &str, now: u64) -> Option<Option<Authenticated>> {
         let entries = self.entries.borrow();
         let (at, found) = entries.get(username)?;
@@ -82,22 +88,8 @@ impl UserCache {
     }
 
     fn put(&self, username: &str, now: u64, found: Option<Authenticated>) {
-        if self.ttl_secs == 0 {
-            return;
-        }
-        let fresh = self
-            .entries
-            .borrow_mut()
-            .insert(username.to_owned(), (now, found))
-            .is_none();
-        if fresh {
-            let mut order = self.order.borrow_mut();
-            order.push_back(username.to_owned());
-            while order.len() > USER_CACHE_ENTRIES {
-                if let Some(old) = order.pop_front() {
-                    self.entries.borrow_mut().remove(&old);
-                }
-            }
+        if self.ttl_secs > 0 {
+            self.entries.borrow_mut().insert(username, (now, found));
         }
     }
 }
@@ -222,10 +214,7 @@ impl RemoteUserFilterBuilder {
             force_logout_if_no_header: true,
             trust_unsigned_header: self.trust_unsigned_header,
             recheck_secs: self.recheck_secs,
-            users: Rc::new(UserCache {
-                ttl_secs: self.user_cache_secs,
-                ..UserCache::default()
-            }),
+            users: Rc::new(UserCache::new(self.user_cache_secs)),
         }
     }
 }

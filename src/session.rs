@@ -33,12 +33,12 @@ use async_trait::async_trait;
 use cookie::{Cookie, SameSite};
 
 use crate::backend::UserBackend;
+use crate::bounded::BoundedMap;
 use crate::error::{AuthError, BackendError, ConfigError, ConfigProblem};
 use crate::filter::{Filter, FilterKind, Position};
 use crate::request::AuthRequest;
 use crate::session_token::{SessionClaims, SessionKey, MAX_TOKEN_LEN};
 use crate::user::{SessionUser, User};
-use crate::verified::VerifiedCache;
 
 /// Default session cookie name. The `__Host-` prefix makes browsers insist on `Secure`,
 /// `Path=/` and no `Domain`, so a sibling subdomain cannot plant a session.
@@ -117,8 +117,8 @@ impl Found {
 
 struct SessionConfig {
     key: Option<SessionKey>,
-    verified: RefCell<VerifiedCache<SessionClaims>>,
-    profiles: RefCell<VerifiedCache<Profile>>,
+    verified: RefCell<BoundedMap<SessionClaims>>,
+    profiles: RefCell<BoundedMap<Profile>>,
     secret_len: Option<usize>,
     cookie_name: String,
     ttl_secs: u64,
@@ -332,8 +332,8 @@ impl SessionFilterBuilder {
         SessionFilter {
             config: Rc::new(SessionConfig {
                 key,
-                verified: RefCell::new(VerifiedCache::new(SESSION_CACHE_ENTRIES, MAX_TOKEN_LEN)),
-                profiles: RefCell::new(VerifiedCache::new(PROFILE_CACHE_ENTRIES, 64)),
+                verified: RefCell::new(BoundedMap::new(SESSION_CACHE_ENTRIES, MAX_TOKEN_LEN)),
+                profiles: RefCell::new(BoundedMap::new(PROFILE_CACHE_ENTRIES, 64)),
                 secret_len,
                 cookie_name: self.cookie_name,
                 ttl_secs: self.ttl_secs,

@@ -1,24 +1,36 @@
-//! A bounded memory of tokens already verified in this isolate (session cookies, gateway
-//! assertions), so a client's next request with the same token skips the signature check.
+//! A bounded map keyed by strings, for what an isolate remembers: tokens already verified
+//! (session cookies, gateway assertions, so a client's next request with the same token
+//! skips the signature check), email-and-groups profiles by digest, users looked up, login
+//! stamps.
 //!
-//! An entry is found only by the whole token, compared byte for byte: a token that differs
-//! in any byte (another payload with a copied signature, say) is a miss and is verified in
+//! An entry is found only by the whole key, compared byte for byte: a token that differs in
+//! any byte (another payload with a copied signature, say) is a miss and is verified in
 //! full. Each entry keeps what the caller needs to re-check on every hit (expiry, key
-//! generation); the cache itself only bounds memory: at most `capacity` entries, first in
-//! first out, and tokens longer than `max_token_len` are never kept.
+//! generation, the time it was stored); the map itself only bounds memory: at most
+//! `capacity` entries, first in first out, and keys longer than `max_token_len` are never
+//! kept.
 
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-/// No `Debug`: the keys are bearer tokens.
-pub(crate) struct VerifiedCache<V> {
+/// Its `Debug` shows no key: keys may be bearer tokens.
+pub(crate) struct BoundedMap<V> {
     entries: HashMap<Rc<str>, V>,
     order: VecDeque<Rc<str>>,
     capacity: usize,
     max_token_len: usize,
 }
 
-impl<V> VerifiedCache<V> {
+/// Shows how many entries, never a key (keys may be bearer tokens).
+impl<V> std::fmt::Debug for BoundedMap<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundedMap")
+            .field("entries", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V> BoundedMap<V> {
     pub(crate) fn new(capacity: usize, max_token_len: usize) -> Self {
         Self {
             entries: HashMap::new(),
@@ -46,6 +58,11 @@ impl<V> VerifiedCache<V> {
         if token.len() > self.max_token_len {
             return;
         }
+        if let Some(slot) = self.entries.get_mut(token) {
+            // Already kept: a new value, no eviction, its place in the queue unchanged.
+            *slot = value;
+            return;
+        }
         while self.entries.len() >= self.capacity || self.order.len() >= self.capacity {
             match self.order.pop_front() {
                 Some(old) => {
@@ -68,11 +85,11 @@ impl<V> VerifiedCache<V> {
 
 #[cfg(test)]
 mod tests {
-    use super::VerifiedCache;
+    use super::BoundedMap;
 
     #[test]
     fn bounded_fifo_and_whole_token_match() {
-        let mut cache = VerifiedCache::new(2, 8);
+        let mut cache = BoundedMap::new(2, 8);
         cache.insert("a.b.c", 1);
         cache.insert("a.b.d", 2);
         assert_eq!(cache.get("a.b.c"), Some(&1));
@@ -85,8 +102,18 @@ mod tests {
     }
 
     #[test]
+    fn replacing_a_value_evicts_nothing() {
+        let mut cache = BoundedMap::new(2, 8);
+        cache.insert("a", 1);
+        cache.insert("b", 2);
+        cache.insert("a", 3);
+        assert_eq!((cache.get("a"), cache.get("b")), (Some(&3), Some(&2)));
+        assert_eq!(cache.len(), (2, 2));
+    }
+
+    #[test]
     fn removals_do_not_grow_the_queue() {
-        let mut cache = VerifiedCache::new(4, 64);
+        let mut cache = BoundedMap::new(4, 64);
         for i in 0..1000 {
             let token = format!("t{i}");
             cache.insert(&token, i);
