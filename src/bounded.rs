@@ -106,8 +106,8 @@ mod tests {
         let mut cache = BoundedMap::new(2, 8);
         cache.insert("a", 1);
         cache.insert("b", 2);
-        cache.insert("a", 3);
-        assert_eq!((cache.get("a"), cache.get("b")), (Some(&3), Some(&2)));
+        cache.insert("b", 3);
+        assert_eq!((cache.get("a"), cache.get("b")), (Some(&1), Some(&3)));
         assert_eq!(cache.len(), (2, 2));
     }
 
