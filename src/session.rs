@@ -562,9 +562,9 @@ pub(crate) fn renew(
     };
     let same = same_profile && known.is_some_and(|k| k.username == user.username);
     if same && !restamp {
-        if pending.is_some() {
-            // Remember them, so this isolate's next request with the cookie reads nothing.
-            let digest = profile_digest(user.email.as_deref(), &user.groups);
+        if let Some(digest) = pending {
+            // The same profile as the cookie's digest: remember it, so this isolate's next
+            // request with the cookie reads nothing.
             state.config.profiles.borrow_mut().insert(
                 &digest,
                 Profile {
