@@ -94,7 +94,7 @@ for (let i = 2; i < process.argv.length; i++) {
 
 const URL_IN = `https://app.example.com${PATH}`;
 const MISS_TOKENS = 4000;
-// The headers the chain reads in both modes (its plan; src/wire.rs): what the entry passes in.
+// The headers the chain reads in both modes (its plan; src/edge/wire.rs): what the entry passes in.
 const READ = ["cookie", "x-gateway-secret", "cf-access-jwt-assertion", "cf-access-authenticated-user-email"];
 // What wrk sends besides the workload's own headers (bench/run.mjs).
 const COMMON = { host: "app.example.com", accept: "*/*", "user-agent": "wrk" };

@@ -1,5 +1,5 @@
 // What the runtime's own operations cost inside workerd, per call: the price list behind the
-// JS entry (src/entry.js), so its share of bench/handler.mjs's figures can be read off.
+// JS entry (src/edge/entry.js), so its share of bench/handler.mjs's figures can be read off.
 //
 //   bash scripts/node.sh bench/ops.mjs [--calls N] [--rounds N]
 //

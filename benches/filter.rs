@@ -14,7 +14,7 @@ mod native {
     use criterion::{criterion_group, BatchSize, Criterion};
     use futures::executor::block_on;
     use http::HeaderMap;
-    use remote_user_filter::session_token::SessionKey;
+    use remote_user_filter::session::token::SessionKey;
     use remote_user_filter::{
         async_trait, login, parse_jwks, AuthRequest, Filter, FilterChain, GatewayJwtFilter,
         GatewayPreset, JwksSource, KvUserBackend, ManualClock, MemoryStore, Outcome,

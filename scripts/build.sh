@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the worker into build/: build/index.js (src/entry.js bundled with the wasm-bindgen
+# Builds the worker into build/: build/index.js (src/edge/entry.js bundled with the wasm-bindgen
 # glue) and build/index_bg.wasm. wrangler.toml's [build] command.
 #
 # The steps worker-build would take, with our own entry instead of its generic one (whose
@@ -32,5 +32,5 @@ node_modules/.bin/wasm-opt build/glue/index_bg.wasm -o build/index_bg.wasm "-${W
 rm build/glue/index_bg.wasm
 
 # The glue imports "./index_bg.wasm": kept external, it resolves beside build/index.js.
-node_modules/.bin/esbuild src/entry.js --bundle --format=esm --minify --log-level=warning \
+node_modules/.bin/esbuild src/edge/entry.js --bundle --format=esm --minify --log-level=warning \
   --external:./index_bg.wasm --external:'cloudflare:*' --outfile=build/index.js

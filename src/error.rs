@@ -295,7 +295,7 @@ pub enum AuthError {
     Rejected,
     /// The gateway's signed assertion is missing something, forged, stale or foreign.
     #[error("invalid gateway assertion: {0}")]
-    InvalidAssertion(#[from] crate::assertion::AssertionError),
+    InvalidAssertion(#[from] crate::gateway::AssertionError),
     /// The plain identity header names someone other than the signed assertion.
     #[error("forbidden: the identity header does not match the signed assertion")]
     IdentityMismatch,

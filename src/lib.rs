@@ -46,74 +46,50 @@
 //! ```
 #![deny(missing_docs, unreachable_pub, unsafe_code)]
 
-mod assertion;
-mod backend;
-mod bounded;
+pub mod chain;
 mod clock;
+pub mod config;
+pub mod edge;
 mod error;
-mod filter;
-mod gateway;
-mod jwks;
+pub mod gateway;
 mod remote_user;
-mod request;
-mod session;
-pub mod session_token;
-mod settings;
-mod single_flight;
-mod store;
+pub mod session;
+mod support;
 mod type_name;
 mod upstream;
-mod user;
-mod verify;
-pub mod wire;
+pub mod users;
 
-#[cfg(target_arch = "wasm32")]
-pub mod edge;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod offline;
-#[cfg(target_arch = "wasm32")]
-pub mod webcrypto;
-
-pub use assertion::{
-    parse_assertion, Algorithm, AssertionError, Audience, Claims, ClaimsPolicy, ParsedAssertion,
-    MAX_ASSERTION_LEN,
-};
 pub use async_trait::async_trait;
-pub use backend::{
-    AllowAllUsers, Authenticated, KvUserBackend, UserBackend, DEFAULT_LAST_LOGIN_INTERVAL_SECS,
+pub use chain::{
+    AnonymousPolicy, AuthRequest, Filter, FilterChain, FilterChainBuilder, FilterKind, Outcome,
+    Position,
 };
 #[cfg(target_arch = "wasm32")]
 pub use clock::Timer;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{FilterName, StockChainBuilder, StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING};
 pub use error::{AuthError, BackendError, ConfigError, ConfigProblem, StoreError};
-pub use filter::{
-    AnonymousPolicy, Filter, FilterChain, FilterChainBuilder, FilterKind, Outcome, Position,
-};
 pub use gateway::{
-    GatewayJwtFilter, GatewayJwtFilterBuilder, GatewayPreset, SharedSecretFilter, MAX_LEEWAY_SECS,
-    MIN_GATEWAY_SECRET_LEN, TOKEN_CACHE_ENTRIES,
-};
-pub use jwks::{
-    parse_jwks, Jwk, JwksError, JwksSource, KeyCache, KeyError, PublicKey, DEFAULT_KEY_TTL_SECS,
-    MIN_REFETCH_INTERVAL_SECS,
+    parse_assertion, parse_jwks, Algorithm, AssertionError, Audience, Claims, ClaimsPolicy,
+    GatewayJwtFilter, GatewayJwtFilterBuilder, GatewayPreset, Jwk, JwksError, JwksSource, KeyCache,
+    KeyError, KeyFormatError, ParsedAssertion, PublicKey, RustCryptoVerifier, SharedSecretFilter,
+    SignatureVerifier, DEFAULT_KEY_TTL_SECS, MAX_ASSERTION_LEN, MAX_LEEWAY_SECS,
+    MIN_GATEWAY_SECRET_LEN, MIN_REFETCH_INTERVAL_SECS, MIN_RSA_BITS, TOKEN_CACHE_ENTRIES,
 };
 pub use remote_user::{
     PersistentRemoteUserFilter, RemoteUserFilter, RemoteUserFilterBuilder, DEFAULT_HEADER,
     DEFAULT_RECHECK_SECS, DEFAULT_USER_CACHE_SECS, MAX_IDENTITY_LEN,
 };
-pub use request::AuthRequest;
 pub use session::{
     login, logout, SessionFilter, SessionFilterBuilder, DEFAULT_COOKIE_NAME, DEFAULT_TTL_SECS,
     MAX_SET_COOKIE_LEN, MIN_SECRET_LEN, SESSION_CACHE_ENTRIES,
 };
-pub use settings::{
-    FilterName, StockChainBuilder, StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING,
-};
-pub use store::{MemoryStore, UserStore};
 pub use type_name::short_type_name;
 pub use upstream::{origin_url, path_and_query, strip_cookie, UpstreamHeaders};
-pub use user::{SessionUser, User};
-pub use verify::{KeyFormatError, RustCryptoVerifier, SignatureVerifier, MIN_RSA_BITS};
+pub use users::{
+    AllowAllUsers, Authenticated, KvUserBackend, MemoryStore, SessionUser, User, UserBackend,
+    UserStore, DEFAULT_LAST_LOGIN_INTERVAL_SECS,
+};
 
 /// The README's Rust example, compiled and run as a doc test.
 #[cfg(doctest)]

@@ -31,14 +31,14 @@ use std::rc::Rc;
 use async_trait::async_trait;
 use http::HeaderName;
 
-use crate::backend::{Authenticated, UserBackend};
-use crate::bounded::BoundedMap;
+use crate::chain::AuthRequest;
+use crate::chain::{Filter, FilterKind, Position};
 use crate::error::{AuthError, BackendError, ConfigError, ConfigProblem};
-use crate::filter::{Filter, FilterKind, Position};
-use crate::request::AuthRequest;
 use crate::session::{login, logout, renew};
-use crate::single_flight::SingleFlight;
-use crate::user::SessionUser;
+use crate::support::bounded::BoundedMap;
+use crate::support::single_flight::SingleFlight;
+use crate::users::SessionUser;
+use crate::users::{Authenticated, UserBackend};
 
 /// The identity header Cloudflare Access sets.
 pub const DEFAULT_HEADER: &str = "Cf-Access-Authenticated-User-Email";

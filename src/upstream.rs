@@ -18,7 +18,7 @@
 
 use http::HeaderName;
 
-use crate::user::SessionUser;
+use crate::users::SessionUser;
 
 /// The three identity headers set on the forwarded request.
 ///

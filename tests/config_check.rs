@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::rc::Rc;
 
-use remote_user_filter::offline::OfflineConfig;
+use remote_user_filter::config::offline::OfflineConfig;
 use remote_user_filter::{
     async_trait, AuthError, AuthRequest, ConfigError, ConfigProblem, Filter, FilterChain,
     FilterKind, JwksSource, KvUserBackend, ManualClock, MemoryStore, PersistentRemoteUserFilter,

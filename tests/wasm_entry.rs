@@ -4,8 +4,8 @@
 //! its reply is a string at once, and KV is not touched.
 #![cfg(target_arch = "wasm32")]
 
-use remote_user_filter::edge::{configure, handle, settle};
-use remote_user_filter::wire::Plan;
+use remote_user_filter::edge::wire::Plan;
+use remote_user_filter::edge::worker::{configure, handle, settle};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;

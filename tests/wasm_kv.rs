@@ -9,7 +9,7 @@ mod common;
 use std::rc::Rc;
 
 use common::{claims, pair, CorpBackend, SECRET};
-use remote_user_filter::edge::WorkerKvStore;
+use remote_user_filter::edge::worker::WorkerKvStore;
 use remote_user_filter::{
     FilterChain, KvUserBackend, Outcome, RemoteUserFilter, SessionFilter, StockSettings,
     SystemClock, UserBackend,

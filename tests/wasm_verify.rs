@@ -2,7 +2,7 @@
 //! accept and reject exactly the same tokens. Keys are generated here with WebCrypto.
 #![cfg(target_arch = "wasm32")]
 
-use remote_user_filter::webcrypto::WebCryptoVerifier;
+use remote_user_filter::gateway::webcrypto::WebCryptoVerifier;
 use remote_user_filter::{parse_jwks, Algorithm, RustCryptoVerifier, SignatureVerifier};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use remote_user_filter::webcrypto::WebCryptoVerifier;
+use remote_user_filter::gateway::webcrypto::WebCryptoVerifier;
 use remote_user_filter::{Algorithm, Jwk, PublicKey, RustCryptoVerifier, SignatureVerifier};
 use wasm_bindgen::prelude::*;
 

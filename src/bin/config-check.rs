@@ -5,7 +5,7 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
-    use remote_user_filter::offline::OfflineConfig;
+    use remote_user_filter::config::offline::OfflineConfig;
     use std::process::ExitCode;
 
     let mut env = None;

@@ -1,4 +1,4 @@
-// What the entry (src/entry.js) does when the wasm module traps — a Rust panic (the release
+// What the entry (src/edge/entry.js) does when the wasm module traps — a Rust panic (the release
 // profile aborts), or another trap (out of memory, a stack overflow) — while requests wait
 // on it: every one of them is answered 500 at once, none hangs, and the next request
 // re-instantiates the module.
@@ -6,7 +6,7 @@
 // No panic path is reachable from HTTP in the real worker (and none is added for testing),
 // so the entry is bundled here with a fake glue module in place of build/glue/index.js: its
 // `handle` returns Promises that only the test settles, and simulates a trap the ways the
-// real module shows one. In Node, driven directly: the panic hook's call (src/edge.rs), a
+// real module shows one. In Node, driven directly: the panic hook's call (src/edge/worker.rs), a
 // RuntimeError thrown by a synchronous call, the runtime's `error`/`unhandledrejection`
 // events. In real workerd (Miniflare): a RuntimeError thrown from a microtask, as the
 // wasm-bindgen-futures queue throws it, with requests waiting on real I/O.
@@ -17,17 +17,17 @@ import assert from "node:assert/strict";
 import { build } from "esbuild";
 import { Miniflare } from "miniflare";
 
-/** The global function the entry installs and src/edge.rs's panic hook calls. */
+/** The global function the entry installs and src/edge/worker.rs's panic hook calls. */
 const HOOK = "__remoteUserFilterTrap";
 const INTERNAL = "remote-user-filter: internal error\n";
 /** How long a test may wait for answers: a request that hangs fails it. */
 const TIMEOUT = 10_000;
 const IT = { timeout: 2 * TIMEOUT };
 
-/** src/entry.js bundled with `glue` (module source) as its build/glue/index.js. */
+/** src/edge/entry.js bundled with `glue` (module source) as its build/glue/index.js. */
 async function bundleEntry(glue) {
   const out = await build({
-    entryPoints: ["src/entry.js"],
+    entryPoints: ["src/edge/entry.js"],
     bundle: true,
     format: "esm",
     write: false,
@@ -134,7 +134,7 @@ describe("trap while requests wait (the entry, in Node)", () => {
     await settle();
     assert.equal(w.glue.waiting.length, 3);
     assert.equal(typeof globalThis[HOOK], "function", `the entry installs globalThis.${HOOK}`);
-    // What src/edge.rs's panic hook does, from inside the microtask that then traps.
+    // What src/edge/worker.rs's panic hook does, from inside the microtask that then traps.
     globalThis[HOOK]();
     await assertInternalErrors(await answered(waiting));
     // Replies the trapped instance might still produce go nowhere.
@@ -182,8 +182,8 @@ describe("trap while requests wait (the entry, in Node)", () => {
     await assertRecovered(w);
   });
 
-  it("src/edge.rs's panic hook calls the function the entry installs", () => {
-    assert.ok(readFileSync("src/edge.rs", "utf8").includes(`"${HOOK}"`), `src/edge.rs names ${HOOK}`);
+  it("src/edge/worker.rs's panic hook calls the function the entry installs", () => {
+    assert.ok(readFileSync("src/edge/worker.rs", "utf8").includes(`"${HOOK}"`), `src/edge/worker.rs names ${HOOK}`);
   });
 });
 

@@ -27,13 +27,13 @@ use cookie::Cookie;
 use http::HeaderName;
 use subtle::ConstantTimeEq;
 
-use crate::assertion::{parse_assertion, Algorithm, AssertionError, ClaimsPolicy};
-use crate::bounded::BoundedMap;
+use crate::chain::AuthRequest;
+use crate::chain::{Filter, FilterKind, Position};
 use crate::error::{AuthError, ConfigProblem};
-use crate::filter::{Filter, FilterKind, Position};
-use crate::jwks::{JwksSource, KeyCache, KeyError};
-use crate::request::AuthRequest;
-use crate::verify::SignatureVerifier;
+use crate::gateway::SignatureVerifier;
+use crate::gateway::{parse_assertion, Algorithm, AssertionError, ClaimsPolicy};
+use crate::gateway::{JwksSource, KeyCache, KeyError};
+use crate::support::bounded::BoundedMap;
 
 /// The most leeway a configuration may ask for.
 pub const MAX_LEEWAY_SECS: u64 = 300;
@@ -261,8 +261,8 @@ impl GatewayJwtFilter {
             verifier,
             cookie_fallback: None,
             identity_header: None,
-            key_ttl_secs: crate::jwks::DEFAULT_KEY_TTL_SECS,
-            min_refetch_secs: crate::jwks::MIN_REFETCH_INTERVAL_SECS,
+            key_ttl_secs: crate::gateway::DEFAULT_KEY_TTL_SECS,
+            min_refetch_secs: crate::gateway::MIN_REFETCH_INTERVAL_SECS,
         }
     }
 

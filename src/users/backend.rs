@@ -59,13 +59,13 @@ use std::cell::RefCell;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::bounded::BoundedMap;
+use super::user::{timestamp, User};
+use crate::chain::AuthRequest;
 use crate::error::{BackendError, ConfigProblem};
 use crate::remote_user::MAX_IDENTITY_LEN;
-use crate::request::AuthRequest;
-use crate::store::UserStore;
+use crate::support::bounded::BoundedMap;
 use crate::type_name::short_type_name;
-use crate::user::{timestamp, User};
+use crate::users::UserStore;
 
 /// A user found or made by [`UserBackend::authenticate`], not yet logged in.
 ///

@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
-use crate::assertion::Algorithm;
-use crate::jwks::{Jwk, PublicKey};
+use crate::gateway::Algorithm;
+use crate::gateway::{Jwk, PublicKey};
 
 /// A key that cannot be used (bad encoding, too small, wrong curve point).
 ///

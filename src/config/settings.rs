@@ -22,20 +22,20 @@
 
 use std::rc::Rc;
 
-use crate::backend::{AllowAllUsers, KvUserBackend, UserBackend};
+use crate::chain::{AnonymousPolicy, FilterChain};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, ConfigProblem};
-use crate::filter::{AnonymousPolicy, FilterChain};
+use crate::gateway::JwksSource;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::gateway::RustCryptoVerifier;
+use crate::gateway::SignatureVerifier;
 use crate::gateway::{GatewayJwtFilter, GatewayPreset, SharedSecretFilter};
-use crate::jwks::JwksSource;
 use crate::remote_user::{PersistentRemoteUserFilter, RemoteUserFilter, DEFAULT_HEADER};
 use crate::session::{SessionFilter, DEFAULT_TTL_SECS};
-use crate::store::UserStore;
 use crate::type_name::short_type_name;
 use crate::upstream::UpstreamHeaders;
-#[cfg(not(target_arch = "wasm32"))]
-use crate::verify::RustCryptoVerifier;
-use crate::verify::SignatureVerifier;
+use crate::users::UserStore;
+use crate::users::{AllowAllUsers, KvUserBackend, UserBackend};
 
 /// The Workers KV binding the stock worker keeps users in.
 pub const KV_BINDING: &str = "USERS";
@@ -289,14 +289,14 @@ impl StockSettings {
             key_ttl_secs: parse_secs(
                 "JWKS_CACHE_TTL_SECS",
                 set("JWKS_CACHE_TTL_SECS"),
-                crate::jwks::DEFAULT_KEY_TTL_SECS,
+                crate::gateway::DEFAULT_KEY_TTL_SECS,
                 1..=86_400,
                 "a whole number of seconds from 1 to 86400",
             )?,
             refetch_interval_secs: parse_secs(
                 "JWKS_REFETCH_INTERVAL_SECS",
                 set("JWKS_REFETCH_INTERVAL_SECS"),
-                crate::jwks::MIN_REFETCH_INTERVAL_SECS,
+                crate::gateway::MIN_REFETCH_INTERVAL_SECS,
                 1..=3_600,
                 "a whole number of seconds from 1 to 3600",
             )?,
@@ -317,7 +317,7 @@ impl StockSettings {
             last_login_interval_secs: parse_secs(
                 "LAST_LOGIN_INTERVAL_SECS",
                 set("LAST_LOGIN_INTERVAL_SECS"),
-                crate::backend::DEFAULT_LAST_LOGIN_INTERVAL_SECS,
+                crate::users::DEFAULT_LAST_LOGIN_INTERVAL_SECS,
                 1..=31_536_000,
                 "a whole number of seconds, at least 1 (Workers KV takes one write per second per key)",
             )?,
@@ -397,7 +397,7 @@ impl StockSettings {
 pub struct StockChainBuilder<'a, S> {
     settings: &'a StockSettings,
     store: S,
-    on_warning: Option<crate::filter::WarningSink>,
+    on_warning: Option<crate::chain::WarningSink>,
     session_secret: Option<String>,
     gateway_secret: Option<String>,
     clock: Rc<dyn Clock>,
@@ -421,7 +421,7 @@ fn default_verifier() -> Rc<dyn SignatureVerifier> {
 
 #[cfg(target_arch = "wasm32")]
 fn default_verifier() -> Rc<dyn SignatureVerifier> {
-    Rc::new(crate::webcrypto::WebCryptoVerifier::default())
+    Rc::new(crate::gateway::webcrypto::WebCryptoVerifier::default())
 }
 
 /// Stands in when no key source was given, so the settings are still checked; a chain built

@@ -1,6 +1,6 @@
 //! Sessions: one signed cookie, issued by [`login`] and cleared by [`logout`].
 //!
-//! The cookie is an HS256 JWT ([`session_token`](crate::session_token)) signed with
+//! The cookie is an HS256 JWT ([`session_token`](crate::session::token)) signed with
 //! `SESSION_SECRET`, carrying the username, a random session id, issue and expiry times, the
 //! backend that logged the user in, and the email and groups forwarded upstream — so a request
 //! with a valid cookie costs no store call. A tampered, expired or foreign cookie is treated
@@ -32,13 +32,13 @@ use std::rc::Rc;
 use async_trait::async_trait;
 use cookie::{Cookie, SameSite};
 
-use crate::backend::UserBackend;
-use crate::bounded::BoundedMap;
+use crate::chain::AuthRequest;
+use crate::chain::{Filter, FilterKind, Position};
 use crate::error::{AuthError, BackendError, ConfigError, ConfigProblem};
-use crate::filter::{Filter, FilterKind, Position};
-use crate::request::AuthRequest;
-use crate::session_token::{SessionClaims, SessionKey, MAX_TOKEN_LEN};
-use crate::user::{SessionUser, User};
+use crate::session::token::{SessionClaims, SessionKey, MAX_TOKEN_LEN};
+use crate::support::bounded::BoundedMap;
+use crate::users::UserBackend;
+use crate::users::{SessionUser, User};
 
 /// Default session cookie name. The `__Host-` prefix makes browsers insist on `Secure`,
 /// `Path=/` and no `Domain`, so a sibling subdomain cannot plant a session.

@@ -19,8 +19,8 @@ use std::rc::Rc;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use crate::assertion::Algorithm;
-use crate::single_flight::signal;
+use crate::gateway::Algorithm;
+use crate::support::single_flight::signal;
 
 /// Default time keys are trusted before a refetch: one hour.
 pub const DEFAULT_KEY_TTL_SECS: u64 = 3600;

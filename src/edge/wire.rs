@@ -10,7 +10,7 @@
 //! `Set-Cookie`, and whether the gateway's headers go on) or respond (status, headers, body).
 //!
 //! ```
-//! use remote_user_filter::wire::{read_request, Reply};
+//! use remote_user_filter::edge::wire::{read_request, Reply};
 //! use remote_user_filter::{AuthError, Outcome, UpstreamHeaders};
 //!
 //! let request = read_request("cf-access-authenticated-user-email\tann@example.com\ncookie\ta=1\n");
@@ -24,10 +24,10 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::chain::Outcome;
+use crate::config::{FilterName, StockSettings};
 use crate::error::AuthError;
-use crate::filter::Outcome;
 use crate::session::DEFAULT_COOKIE_NAME;
-use crate::settings::{FilterName, StockSettings};
 use crate::upstream::{origin_url, path_and_query, strip_cookie, UpstreamHeaders};
 
 /// What the entry does once per isolate: the request headers to send in (`None`: all of
@@ -41,7 +41,7 @@ use crate::upstream::{origin_url, path_and_query, strip_cookie, UpstreamHeaders}
 /// name is spelled exactly as that entry, and is removed otherwise.
 ///
 /// ```
-/// use remote_user_filter::wire::Plan;
+/// use remote_user_filter::edge::wire::Plan;
 /// let plan = Plan {
 ///     read: Some(vec!["x-a".into(), "cookie".into()]),
 ///     strip: vec!["x-remote-user".into()],
@@ -68,7 +68,7 @@ pub struct Plan {
 /// A header name as an origin that folds `_` into `-` reads it: lower-case, `-` for `_`.
 ///
 /// ```
-/// use remote_user_filter::wire::fold;
+/// use remote_user_filter::edge::wire::fold;
 /// assert_eq!(fold("X_Remote-USER"), "x-remote-user");
 /// ```
 pub fn fold(name: &str) -> String {
@@ -90,7 +90,7 @@ impl Plan {
     /// [`FilterChain::headers_read`]: crate::FilterChain::headers_read
     ///
     /// ```
-    /// use remote_user_filter::wire::Plan;
+    /// use remote_user_filter::edge::wire::Plan;
     ///
     /// let read = [http::header::COOKIE, http::HeaderName::from_static("x-user")];
     /// let plan = Plan::new(Some(&read), &["X-Remote-User", "X_Gateway_Secret"], &["X-User", "x-remote-user"]);
@@ -136,7 +136,7 @@ impl Plan {
     /// header, guarded.
     ///
     /// ```
-    /// use remote_user_filter::wire::Plan;
+    /// use remote_user_filter::edge::wire::Plan;
     /// use remote_user_filter::StockSettings;
     ///
     /// let settings = StockSettings::from_vars(|name| match name {
@@ -183,7 +183,7 @@ impl Plan {
 /// The request as the entry sent it in.
 ///
 /// ```
-/// let request = remote_user_filter::wire::read_request("x-a\t1\nnot a name\t2\n");
+/// let request = remote_user_filter::edge::wire::read_request("x-a\t1\nnot a name\t2\n");
 /// assert_eq!(request.headers.len(), 1);
 /// assert!(request.cookie.is_none());
 /// ```
@@ -201,7 +201,7 @@ pub struct WireRequest {
 /// expected.
 ///
 /// ```
-/// let request = remote_user_filter::wire::read_request("x-user\tJos\u{e9}\n");
+/// let request = remote_user_filter::edge::wire::read_request("x-user\tJos\u{e9}\n");
 /// // The char U+00E9 was the byte 0xE9 on the wire.
 /// assert_eq!(request.headers["x-user"].as_bytes(), b"Jos\xe9");
 /// ```
@@ -236,7 +236,7 @@ pub fn read_request(lines: &str) -> WireRequest {
 /// What the forwarded request's `Cookie` header becomes once our session cookie is removed.
 ///
 /// ```
-/// use remote_user_filter::wire::CookieAction;
+/// use remote_user_filter::edge::wire::CookieAction;
 /// assert_eq!(CookieAction::strip(Some("a=1; __Host-remote-user-session=t")), CookieAction::Set("a=1".into()));
 /// assert_eq!(CookieAction::strip(Some("__Host-remote-user-session=t")), CookieAction::Delete);
 /// assert_eq!(CookieAction::strip(Some("a=1")), CookieAction::Keep);
@@ -268,7 +268,7 @@ impl CookieAction {
 /// The answer to one request, for the entry to carry out.
 ///
 /// ```
-/// use remote_user_filter::wire::Reply;
+/// use remote_user_filter::edge::wire::Reply;
 /// use remote_user_filter::{Outcome, SessionUser, UpstreamHeaders};
 ///
 /// let user = SessionUser { username: "ann".into(), email: None, groups: vec![], backend: "KvUserBackend".into() };

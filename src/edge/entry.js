@@ -1,16 +1,16 @@
 // The worker's entry point, the only JavaScript of remote-user-filter (scripts/build.sh
 // bundles it with the wasm-bindgen glue into build/index.js).
 //
-// Every decision is made in Rust (src/edge.rs, src/wire.rs). This file only moves strings
+// Every decision is made in Rust (src/edge/worker.rs, src/edge/wire.rs). This file only moves strings
 // across the JS/wasm boundary, once each way per request, because each crossing costs more
 // than the filter itself: the headers the chain reads go in as `name\tvalue` lines, and one
 // encoded reply comes back, which this file carries out with the runtime's own Headers,
 // fetch and Response.
 
-import { __wbg_reset_state, configure, handle } from "../build/glue/index.js";
+import { __wbg_reset_state, configure, handle } from "../../build/glue/index.js";
 
 /**
- * What configure() said, once per isolate (see `Plan` in src/wire.rs): the headers to send in
+ * What configure() said, once per isolate (see `Plan` in src/edge/wire.rs): the headers to send in
  * (null: all); `strip`, folded names (see `fold`) never forwarded in any spelling; `guard`,
  * the gateway's own headers by folded name → the one spelling forwarded, and only when the
  * reply says they named the forwarded user.
@@ -29,7 +29,7 @@ const TRAPPED = Symbol("trapped");
 /**
  * The wasm module trapped: mark it for re-instantiation before the next request, and answer
  * every request waiting on it (500) now. Three ways in:
- * - a Rust panic (the release profile aborts): src/edge.rs's panic hook calls
+ * - a Rust panic (the release profile aborts): src/edge/worker.rs's panic hook calls
  *   `globalThis.__remoteUserFilterTrap` before the abort, wherever the panic happens;
  * - a RuntimeError (or a stack overflow's RangeError) thrown by a synchronous call, below;
  * - one thrown from a microtask or a promise reaction, where the wasm-bindgen-futures queue
@@ -116,7 +116,7 @@ function headerLines(headers, read) {
 }
 
 /**
- * Decode a reply (see `Reply::encode` in src/wire.rs): kind, target or status, Set-Cookie,
+ * Decode a reply (see `Reply::encode` in src/edge/wire.rs): kind, target or status, Set-Cookie,
  * Cookie action, `name\tvalue` lines up to an empty line, then the body (a forward's is `G`
  * when the gateway's own headers go on).
  */

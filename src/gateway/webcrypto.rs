@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! use std::rc::Rc;
-//! use remote_user_filter::webcrypto::WebCryptoVerifier;
+//! use remote_user_filter::gateway::webcrypto::WebCryptoVerifier;
 //! let verifier = Rc::new(WebCryptoVerifier::default());
 //! # let _ = verifier;
 //! ```
@@ -18,9 +18,10 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto, WorkerGlobalScope};
 
-use crate::assertion::Algorithm;
-use crate::jwks::{Jwk, PublicKey};
-use crate::verify::{b64, KeyFormatError, SignatureVerifier, MIN_RSA_BITS};
+use super::verify::b64;
+use crate::gateway::Algorithm;
+use crate::gateway::{Jwk, PublicKey};
+use crate::gateway::{KeyFormatError, SignatureVerifier, MIN_RSA_BITS};
 
 /// Imported keys kept at most (a JWKS holds a handful).
 const MAX_IMPORTED_KEYS: usize = 64;
@@ -28,7 +29,7 @@ const MAX_IMPORTED_KEYS: usize = 64;
 /// Verifies with `crypto.subtle.verify`, importing each JWK once.
 ///
 /// ```no_run
-/// let v = remote_user_filter::webcrypto::WebCryptoVerifier::default();
+/// let v = remote_user_filter::gateway::webcrypto::WebCryptoVerifier::default();
 /// # let _ = v;
 /// ```
 #[derive(Debug, Default)]

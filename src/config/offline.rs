@@ -3,7 +3,7 @@
 //! the `config-check` command wraps it.
 //!
 //! ```
-//! use remote_user_filter::offline::OfflineConfig;
+//! use remote_user_filter::config::offline::OfflineConfig;
 //!
 //! let toml = r#"
 //! [[kv_namespaces]]
@@ -26,15 +26,15 @@ use std::rc::Rc;
 use async_trait::async_trait;
 
 use crate::clock::SystemClock;
+use crate::config::{StockSettings, KV_BINDING};
 use crate::error::{ConfigError, StoreError};
-use crate::jwks::JwksSource;
-use crate::settings::{StockSettings, KV_BINDING};
-use crate::store::UserStore;
+use crate::gateway::JwksSource;
+use crate::users::UserStore;
 
 /// Why the files could not be read (as opposed to a configuration they describe being wrong).
 ///
 /// ```
-/// use remote_user_filter::offline::OfflineConfig;
+/// use remote_user_filter::config::offline::OfflineConfig;
 /// let err = OfflineConfig::parse("not toml [", "", None).unwrap_err();
 /// assert!(err.to_string().starts_with("wrangler.toml is not valid TOML"));
 /// ```
@@ -63,7 +63,7 @@ pub enum LoadError {
 /// The worker's configuration as the files describe it.
 ///
 /// ```
-/// use remote_user_filter::offline::OfflineConfig;
+/// use remote_user_filter::config::offline::OfflineConfig;
 /// let config = OfflineConfig::parse("", "", None).unwrap();
 /// // No KV binding and no secret: the first problem found is reported.
 /// assert!(config.check().is_err());

@@ -18,7 +18,7 @@ use http::HeaderMap;
 
 use crate::clock::Clock;
 use crate::session::SessionState;
-use crate::user::SessionUser;
+use crate::users::SessionUser;
 
 /// One request as the filters see it. Filters read it; only `login`/`logout` change who the
 /// user is.

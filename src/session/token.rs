@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use remote_user_filter::SessionUser;
-//! use remote_user_filter::session_token::{SessionClaims, SessionKey};
+//! use remote_user_filter::session::token::{SessionClaims, SessionKey};
 //!
 //! let key = SessionKey::new(b"a-32-byte-or-longer-session-secret!").unwrap();
 //! let user = SessionUser { username: "ann".into(), email: None, groups: vec![], backend: "KvUserBackend".into() };
@@ -24,7 +24,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::user::SessionUser;
+use crate::users::SessionUser;
 
 /// The only header we issue or accept: `{"alg":"HS256","typ":"JWT"}`, base64url.
 const HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
@@ -36,7 +36,7 @@ pub const MAX_TOKEN_LEN: usize = 4096;
 /// What a session token says.
 ///
 /// ```
-/// use remote_user_filter::session_token::SessionClaims;
+/// use remote_user_filter::session::token::SessionClaims;
 /// use remote_user_filter::SessionUser;
 /// let user = SessionUser { username: "ann".into(), email: None, groups: vec![], backend: "B".into() };
 /// let claims = SessionClaims::new(user, "sid".into(), 100, 60);
@@ -99,7 +99,7 @@ impl SessionClaims {
     /// When the user was last checked against the backend.
     ///
     /// ```
-    /// use remote_user_filter::session_token::SessionClaims;
+    /// use remote_user_filter::session::token::SessionClaims;
     /// use remote_user_filter::SessionUser;
     /// let user = SessionUser { username: "ann".into(), email: None, groups: vec![], backend: "B".into() };
     /// let mut claims = SessionClaims::new(user, "sid".into(), 100, 60);
@@ -114,7 +114,7 @@ impl SessionClaims {
     /// Whether these claims hold at `now`: ours, for a named user, inside their window.
     ///
     /// ```
-    /// use remote_user_filter::session_token::SessionClaims;
+    /// use remote_user_filter::session::token::SessionClaims;
     /// use remote_user_filter::SessionUser;
     /// let user = SessionUser { username: "ann".into(), email: None, groups: vec![], backend: "B".into() };
     /// let claims = SessionClaims::new(user, "sid".into(), 100, 60);
@@ -133,7 +133,7 @@ impl SessionClaims {
 /// The HMAC key made from `SESSION_SECRET`. Its `Debug` never shows the key.
 ///
 /// ```
-/// let key = remote_user_filter::session_token::SessionKey::new(b"a-32-byte-or-longer-session-secret!").unwrap();
+/// let key = remote_user_filter::session::token::SessionKey::new(b"a-32-byte-or-longer-session-secret!").unwrap();
 /// assert_eq!(format!("{key:?}"), "SessionKey([redacted])");
 /// ```
 #[derive(Clone)]
@@ -172,7 +172,7 @@ impl SessionKey {
     /// else (tampered, foreign, expired, not yet valid, malformed, over-long).
     ///
     /// ```
-    /// use remote_user_filter::session_token::SessionKey;
+    /// use remote_user_filter::session::token::SessionKey;
     /// let key = SessionKey::new(b"a-32-byte-or-longer-session-secret!").unwrap();
     /// assert!(key.verify("not.a.jwt", 0).is_none());
     /// ```

@@ -4,7 +4,7 @@
 //! fetcher the stock chain uses. Only on wasm32.
 //!
 //! ```no_run
-//! use remote_user_filter::edge::WorkerKvStore;
+//! use remote_user_filter::edge::worker::WorkerKvStore;
 //! # fn demo(env: &worker::Env) {
 //! let store = WorkerKvStore::from_env(env, "USERS");
 //! # let _ = store;
@@ -22,12 +22,12 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{console_error, console_warn, Env, Fetch, KvStore, Request};
 
+use crate::chain::{FilterChain, Outcome};
+use crate::config::{StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING};
+use crate::edge::wire::{log_line, read_request, Plan, Reply};
 use crate::error::{AuthError, ConfigError, StoreError};
-use crate::filter::{FilterChain, Outcome};
-use crate::jwks::JwksSource;
-use crate::settings::{StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING};
-use crate::store::UserStore;
-use crate::wire::{log_line, read_request, Plan, Reply};
+use crate::gateway::JwksSource;
+use crate::users::UserStore;
 use crate::{SystemClock, Timer};
 
 /// A Workers KV namespace as a [`UserStore`]; a missing binding is reported by the
@@ -35,7 +35,7 @@ use crate::{SystemClock, Timer};
 ///
 /// ```no_run
 /// # fn demo(env: &worker::Env) {
-/// let store = remote_user_filter::edge::WorkerKvStore::from_env(env, "USERS");
+/// let store = remote_user_filter::edge::worker::WorkerKvStore::from_env(env, "USERS");
 /// # let _ = store;
 /// # }
 /// ```
@@ -71,7 +71,7 @@ impl WorkerKvStore {
     ///
     /// ```no_run
     /// # fn demo(env: &worker::Env) {
-    /// let store = remote_user_filter::edge::WorkerKvStore::from_env(env, "USERS").with_timeout_ms(500);
+    /// let store = remote_user_filter::edge::worker::WorkerKvStore::from_env(env, "USERS").with_timeout_ms(500);
     /// # let _ = store;
     /// # }
     /// ```
@@ -155,7 +155,7 @@ fn env_string(env: &Env, name: &str) -> Option<String> {
 /// The gateway's key set, fetched with the Workers `fetch`.
 ///
 /// ```no_run
-/// let source = remote_user_filter::edge::FetchJwks::new("https://team.cloudflareaccess.com/cdn-cgi/access/certs");
+/// let source = remote_user_filter::edge::worker::FetchJwks::new("https://team.cloudflareaccess.com/cdn-cgi/access/certs");
 /// # let _ = source;
 /// ```
 #[derive(Debug, Clone)]
@@ -213,7 +213,7 @@ fn build_stock(env: &Env) -> Result<Stock, ConfigError> {
 ///
 /// ```no_run
 /// # fn demo(env: worker::Env) {
-/// let plan = remote_user_filter::edge::configure(env);
+/// let plan = remote_user_filter::edge::worker::configure(env);
 /// let mut lines = plan.split('\n');
 /// let (read, strip, guard) = (lines.next(), lines.next(), lines.next());
 /// # let _ = (read, strip, guard);
@@ -240,7 +240,7 @@ pub fn configure(env: Env) -> String {
 /// of it.
 ///
 /// ```no_run
-/// use remote_user_filter::edge::handle;
+/// use remote_user_filter::edge::worker::handle;
 /// let reply = handle("https://app.example.com/".into(), "x-gateway-secret\tsecret\n".into());
 /// if let Some(reply) = reply.as_string() {
 ///     assert!(reply.starts_with('F') || reply.starts_with('R'));
@@ -299,7 +299,7 @@ fn reply_to_error(error: &AuthError) -> String {
 /// so cost no executor round trip.
 ///
 /// ```no_run
-/// let value = remote_user_filter::edge::settle(async { "done".to_string() });
+/// let value = remote_user_filter::edge::worker::settle(async { "done".to_string() });
 /// assert_eq!(value.as_string().as_deref(), Some("done"));
 /// ```
 pub fn settle(decision: impl Future<Output = String> + 'static) -> JsValue {

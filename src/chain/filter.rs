@@ -27,11 +27,11 @@ use std::rc::Rc;
 use async_trait::async_trait;
 use http::{HeaderMap, HeaderName};
 
+use crate::chain::AuthRequest;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, ConfigError, ConfigProblem};
-use crate::request::AuthRequest;
 use crate::type_name::short_type_name;
-use crate::user::SessionUser;
+use crate::users::SessionUser;
 
 /// What role a filter plays, so others can check their place against it.
 ///

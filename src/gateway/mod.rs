@@ -1,0 +1,25 @@
+//! Proof that the gateway sent the request: the signed-assertion filter
+//! ([`GatewayJwtFilter`], with presets for Cloudflare Access, Google IAP and Pomerium), the
+//! shared-secret filter ([`SharedSecretFilter`]), the assertion parser and claims checks, the
+//! JWKS key cache, and the signature verifiers (pure Rust natively, WebCrypto on wasm32).
+
+mod assertion;
+mod filter;
+mod jwks;
+mod verify;
+#[cfg(target_arch = "wasm32")]
+pub mod webcrypto;
+
+pub use assertion::{
+    parse_assertion, Algorithm, AssertionError, Audience, Claims, ClaimsPolicy, ParsedAssertion,
+    MAX_ASSERTION_LEN,
+};
+pub use filter::{
+    GatewayJwtFilter, GatewayJwtFilterBuilder, GatewayPreset, SharedSecretFilter, MAX_LEEWAY_SECS,
+    MIN_GATEWAY_SECRET_LEN, TOKEN_CACHE_ENTRIES,
+};
+pub use jwks::{
+    parse_jwks, Jwk, JwksError, JwksSource, KeyCache, KeyError, PublicKey, DEFAULT_KEY_TTL_SECS,
+    MIN_REFETCH_INTERVAL_SECS,
+};
+pub use verify::{KeyFormatError, RustCryptoVerifier, SignatureVerifier, MIN_RSA_BITS};
