@@ -405,10 +405,7 @@ fn bad_signature() {
         let g = access_gate();
         let good = rs256(rsa_key(0), &claims("ann@example.com"));
         // Same header and claims, signed by another key that claims to be rsa-1.
-        let other = RsaKey {
-            private: rsa_key(1).private.clone(),
-            kid: "rsa-1",
-        };
+        let other = RsaKey::claiming(&rsa_key(1).private, "rsa-1");
         let forged = rs256(&other, &claims("ann@example.com"));
         assert_eq!(
             assertion_error(g.send(Some(&forged), &[]).await),
@@ -593,10 +590,10 @@ fn forged_kids_cannot_cause_a_fetch_storm() {
         )
         .is_some());
         for i in 0..50 {
-            let forged = RsaKey {
-                private: rsa_key(0).private.clone(),
-                kid: Box::leak(format!("forged-{i}").into_boxed_str()),
-            };
+            let forged = RsaKey::claiming(
+                &rsa_key(0).private,
+                Box::leak(format!("forged-{i}").into_boxed_str()),
+            );
             let token = rs256(&forged, &claims("a@b.c"));
             assert_eq!(
                 assertion_error(g.send(Some(&token), &[]).await),

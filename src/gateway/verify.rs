@@ -1,6 +1,7 @@
-//! Signature verification behind a small trait: [`RustCryptoVerifier`] (pure Rust) natively;
-//! in the worker, the runtime's WebCrypto (`edge::WebCryptoVerifier`), about 29x faster
-//! than pure-Rust RSA in wasm for RS256 (`bench/verify.mjs`, BENCHMARKS.md). Claims checks do not live here: they are shared.
+//! Signature verification behind a small trait: [`RustCryptoVerifier`] (jwt-simple, pure
+//! Rust) natively; in the worker, the runtime's WebCrypto (`edge::WebCryptoVerifier`), about
+//! 29x faster than pure-Rust RSA in wasm for RS256 (`bench/verify.mjs`, BENCHMARKS.md).
+//! Claims checks do not live here: they are shared ([`ClaimsPolicy`](crate::ClaimsPolicy)).
 //!
 //! ```
 //! use remote_user_filter::{Algorithm, Jwk, PublicKey, RustCryptoVerifier, SignatureVerifier};
@@ -8,7 +9,8 @@
 //! let key = Jwk { kid: "k".into(), key: PublicKey::P256 {
 //!     x: "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4".into(),
 //!     y: "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM".into() } };
-//! let ok = RustCryptoVerifier.verify(Algorithm::Es256, &key, b"message", &[0u8; 64]).await;
+//! let input = b"eyJhbGciOiJFUzI1NiJ9.e30"; // {"alg":"ES256"}.{}
+//! let ok = RustCryptoVerifier.verify(Algorithm::Es256, &key, input, &[7u8; 64]).await;
 //! assert_eq!(ok, Ok(false));
 //! # });
 //! ```
@@ -17,8 +19,14 @@ use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
+use jwt_simple::prelude::{
+    Duration, ECDSAP256PublicKeyLike, ES256PublicKey, NoCustomClaims, RS256PublicKey,
+    RSAPublicKeyLike, UnixTimeStamp, VerificationOptions,
+};
+use jwt_simple::JWTError;
+
 use crate::gateway::Algorithm;
-use crate::gateway::{Jwk, PublicKey};
+use crate::gateway::{Jwk, PublicKey, MAX_ASSERTION_LEN};
 
 /// A key that cannot be used (bad encoding, too small, wrong curve point).
 ///
@@ -30,8 +38,11 @@ use crate::gateway::{Jwk, PublicKey};
 #[error("unusable signing key: {0}")]
 pub struct KeyFormatError(pub String);
 
-/// Checks one signature. `Ok(false)` is a signature that does not verify; `Err` a key that
-/// cannot be used. Futures need not be `Send`.
+/// Checks one assertion's signature. `message` is the JWS signing input (`header.payload`,
+/// as in the token) and `signature` the decoded third segment: a verifier may check them as
+/// the compact token they make (jwt-simple can only verify whole tokens). `Ok(false)` is a
+/// signature that does not verify; `Err` a key that cannot be used. Futures need not be
+/// `Send`.
 ///
 /// ```
 /// use remote_user_filter::{async_trait, Algorithm, Jwk, KeyFormatError, SignatureVerifier};
@@ -45,7 +56,7 @@ pub struct KeyFormatError(pub String);
 /// ```
 #[async_trait(?Send)]
 pub trait SignatureVerifier {
-    /// Whether `signature` over `message` verifies with `key` under `alg`.
+    /// Whether `signature` over the signing input `message` verifies with `key` under `alg`.
     async fn verify(
         &self,
         alg: Algorithm,
@@ -64,7 +75,37 @@ pub(crate) fn b64(field: &str, value: &str) -> Result<Vec<u8>, KeyFormatError> {
         .map_err(|_| KeyFormatError(format!("{field} is not base64url")))
 }
 
-/// Pure-Rust RS256 (`rsa`) and ES256 (`p256`) verification.
+/// What jwt-simple checks besides the signature, left to [`ClaimsPolicy`](crate::ClaimsPolicy)
+/// (jwt-simple's claims validation is crate-private, and ours differs: leeway, required
+/// `exp`, service tokens): no time checks at all, and never its system clock.
+fn signature_only() -> VerificationOptions {
+    VerificationOptions {
+        accept_future: true,
+        time_tolerance: Some(Duration::from_secs(0)),
+        // `exp` is checked against this: at 0, every `exp` is in the future.
+        artificial_time: Some(UnixTimeStamp::from_secs(0)),
+        max_token_length: Some(MAX_ASSERTION_LEN),
+        max_header_length: Some(MAX_ASSERTION_LEN),
+        ..VerificationOptions::default()
+    }
+}
+
+/// Why jwt-simple refused a key, without formatting its `anyhow::Error` (that would link a
+/// backtrace printer into any wasm build that reaches this).
+fn key_error(alg: &str, err: &jwt_simple::Error) -> KeyFormatError {
+    let why = match err.downcast_ref::<JWTError>() {
+        Some(JWTError::WeakKey) => "is too small",
+        Some(JWTError::UnsupportedRSAModulus) => "is larger than 4096 bits",
+        Some(JWTError::InvalidPublicKey) => "is not a valid public key",
+        _ => "cannot be used",
+    };
+    KeyFormatError(format!("{alg} key {why}"))
+}
+
+/// RS256 and ES256 with jwt-simple's public keys (pure Rust: `superboring`'s RSA, `p256`):
+/// each check rebuilds the compact token from `message` and `signature` and has jwt-simple
+/// verify it, with no claims checks (those are [`ClaimsPolicy`](crate::ClaimsPolicy)'s). RSA
+/// keys must have 2048 to 4096 bits and the exponent 65537.
 ///
 /// ```
 /// use remote_user_filter::{Algorithm, Jwk, PublicKey, RustCryptoVerifier, SignatureVerifier};
@@ -85,44 +126,66 @@ impl SignatureVerifier for RustCryptoVerifier {
         message: &[u8],
         signature: &[u8],
     ) -> Result<bool, KeyFormatError> {
-        use sha2::{Digest, Sha256};
-        match (alg, &key.key) {
+        let verified = match (alg, &key.key) {
             (Algorithm::Rs256, PublicKey::Rsa { n, e }) => {
-                use rsa::traits::PublicKeyParts;
-                let n = rsa::BigUint::from_bytes_be(&b64("n", n)?);
-                let e = rsa::BigUint::from_bytes_be(&b64("e", e)?);
-                let public = rsa::RsaPublicKey::new(n, e)
-                    .map_err(|err| KeyFormatError(format!("RSA key: {err}")))?;
-                if public.size() * 8 < MIN_RSA_BITS {
+                let n = b64("n", n)?;
+                let bits = significant_bits(&n);
+                if bits < MIN_RSA_BITS {
                     return Err(KeyFormatError(format!(
-                        "RSA key is {} bits, fewer than {MIN_RSA_BITS}",
-                        public.size() * 8
+                        "RSA key is {bits} bits, fewer than {MIN_RSA_BITS}"
                     )));
                 }
-                let digest = Sha256::digest(message);
-                Ok(public
-                    .verify(rsa::Pkcs1v15Sign::new::<Sha256>(), &digest, signature)
-                    .is_ok())
+                let public = RS256PublicKey::from_components(&n, &b64("e", e)?)
+                    .map_err(|err| key_error("RSA", &err))?;
+                let Some(token) = compact(message, signature) else {
+                    return Ok(false);
+                };
+                public
+                    .verify_token::<NoCustomClaims>(&token, Some(signature_only()))
+                    .is_ok()
             }
             (Algorithm::Es256, PublicKey::P256 { x, y }) => {
-                use p256::ecdsa::signature::Verifier;
                 let (x, y) = (b64("x", x)?, b64("y", y)?);
                 if x.len() != 32 || y.len() != 32 {
                     return Err(KeyFormatError("P-256 coordinates must be 32 bytes".into()));
                 }
-                let point = p256::EncodedPoint::from_affine_coordinates(
-                    x.as_slice().into(),
-                    y.as_slice().into(),
-                    false,
-                );
-                let public = p256::ecdsa::VerifyingKey::from_encoded_point(&point)
+                // SEC1, uncompressed: 0x04 ‖ x ‖ y.
+                let mut point = Vec::with_capacity(65);
+                point.push(4);
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                let public = ES256PublicKey::from_bytes(&point)
                     .map_err(|_| KeyFormatError("P-256 point is not on the curve".into()))?;
-                let Ok(signature) = p256::ecdsa::Signature::from_slice(signature) else {
+                let Some(token) = compact(message, signature) else {
                     return Ok(false);
                 };
-                Ok(public.verify(message, &signature).is_ok())
+                public
+                    .verify_token::<NoCustomClaims>(&token, Some(signature_only()))
+                    .is_ok()
             }
-            _ => Ok(false),
-        }
+            _ => false,
+        };
+        Ok(verified)
+    }
+}
+
+/// `message.base64url(signature)`: the compact token again (the signature re-encodes to the
+/// segment it was decoded from, which the parser only accepts in canonical form). `None` if
+/// `message` is not text.
+fn compact(message: &[u8], signature: &[u8]) -> Option<String> {
+    let input = std::str::from_utf8(message).ok()?;
+    let mut token = String::with_capacity(input.len() + 1 + signature.len().div_ceil(3) * 4);
+    token.push_str(input);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    Some(token)
+}
+
+/// The bit length of a big-endian unsigned integer.
+fn significant_bits(bytes: &[u8]) -> usize {
+    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    match bytes.get(first) {
+        Some(top) => (bytes.len() - first) * 8 - top.leading_zeros() as usize,
+        None => 0,
     }
 }

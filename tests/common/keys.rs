@@ -1,14 +1,16 @@
-//! Test keys and tokens, generated on first use (never committed): RSA-2048 and P-256 keys,
-//! their JWKs, and RS256/ES256 assertions with the claims Cloudflare Access sends. Shared by
-//! the native gateway tests and the benchmarks.
+//! Test keys and tokens, generated on first use (never committed) with jwt-simple: RSA-2048
+//! and P-256 keys, their JWKs, and RS256/ES256 assertions with the claims Cloudflare Access
+//! sends. Shared by the native gateway tests and the benchmarks.
 #![allow(dead_code)]
 
 use std::sync::OnceLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use rsa::traits::PublicKeyParts;
-use sha2::{Digest, Sha256};
+use jwt_simple::prelude::{
+    ECDSAP256KeyPairLike, ECDSAP256PublicKeyLike, ES256KeyPair, JWTClaims, RS256KeyPair,
+    RSAKeyPairLike,
+};
 
 pub const TEAM: &str = "myteam.cloudflareaccess.com";
 pub const ISS: &str = "https://myteam.cloudflareaccess.com";
@@ -20,15 +22,24 @@ pub fn b64(bytes: &[u8]) -> String {
 }
 
 pub struct RsaKey {
-    pub private: rsa::RsaPrivateKey,
+    /// The key pair, with `kid` as its key id.
+    pub private: RS256KeyPair,
     pub kid: &'static str,
 }
 
 impl RsaKey {
+    /// `private`'s key under another `kid` (a forger claiming to be that key).
+    pub fn claiming(private: &RS256KeyPair, kid: &'static str) -> Self {
+        Self {
+            private: private.clone().with_key_id(kid),
+            kid,
+        }
+    }
+
     pub fn jwk(&self) -> serde_json::Value {
-        let public = self.private.to_public_key();
+        let public = self.private.public_key().to_components();
         serde_json::json!({"kty": "RSA", "kid": self.kid, "alg": "RS256", "use": "sig",
-            "n": b64(&public.n().to_bytes_be()), "e": b64(&public.e().to_bytes_be())})
+            "n": b64(&public.n), "e": b64(&public.e)})
     }
 }
 
@@ -37,23 +48,20 @@ pub fn rsa_key(index: usize) -> &'static RsaKey {
     &KEYS.get_or_init(|| {
         ["rsa-1", "rsa-2"]
             .into_iter()
-            .map(|kid| RsaKey {
-                private: rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap(),
-                kid,
-            })
+            .map(|kid| RsaKey::claiming(&RS256KeyPair::generate(2048).unwrap(), kid))
             .collect()
     })[index]
 }
 
-pub fn ec_key() -> &'static p256::ecdsa::SigningKey {
-    static KEY: OnceLock<p256::ecdsa::SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng))
+pub fn ec_key() -> &'static ES256KeyPair {
+    static KEY: OnceLock<ES256KeyPair> = OnceLock::new();
+    KEY.get_or_init(ES256KeyPair::generate)
 }
 
 pub fn ec_jwk(kid: &str) -> serde_json::Value {
-    let point = ec_key().verifying_key().to_encoded_point(false);
+    let point = ec_key().public_key().public_key().to_bytes_uncompressed();
     serde_json::json!({"kty": "EC", "crv": "P-256", "kid": kid,
-        "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap())})
+        "x": b64(&point[1..33]), "y": b64(&point[33..])})
 }
 
 pub fn jwks(keys: &[serde_json::Value]) -> String {
@@ -73,22 +81,30 @@ pub fn unsigned(header: &serde_json::Value, claims: &serde_json::Value) -> Strin
     )
 }
 
-pub fn rs256(key: &RsaKey, claims: &serde_json::Value) -> String {
-    let input = unsigned(
-        &serde_json::json!({"alg": "RS256", "kid": key.kid, "typ": "JWT"}),
-        claims,
-    );
-    let digest = Sha256::digest(input.as_bytes());
-    let sig = key
-        .private
-        .sign(rsa::Pkcs1v15Sign::new::<Sha256>(), &digest)
-        .unwrap();
-    format!("{input}.{}", b64(&sig))
+/// `claims` exactly as given (no registered claim added), in jwt-simple's claims type.
+fn as_is(claims: &serde_json::Value) -> JWTClaims<serde_json::Value> {
+    JWTClaims {
+        issued_at: None,
+        expires_at: None,
+        invalid_before: None,
+        issuer: None,
+        subject: None,
+        audiences: None,
+        jwt_id: None,
+        nonce: None,
+        custom: claims.clone(),
+    }
 }
 
+/// Header `{"alg":"RS256","kid":…,"typ":"JWT"}`.
+pub fn rs256(key: &RsaKey, claims: &serde_json::Value) -> String {
+    key.private.sign(as_is(claims)).unwrap()
+}
+
+/// Header `{"alg":"ES256","kid":…,"typ":"JWT"}`.
 pub fn es256(kid: &str, claims: &serde_json::Value) -> String {
-    use p256::ecdsa::signature::Signer;
-    let input = unsigned(&serde_json::json!({"alg": "ES256", "kid": kid}), claims);
-    let sig: p256::ecdsa::Signature = ec_key().sign(input.as_bytes());
-    format!("{input}.{}", b64(&sig.to_bytes()))
+    let key = ES256KeyPair::from_bytes(&ec_key().to_bytes())
+        .unwrap()
+        .with_key_id(kid);
+    key.sign(as_is(claims)).unwrap()
 }
