@@ -728,6 +728,162 @@ fn google_iap_and_pomerium_presets_verify_es256() {
     })
 }
 
+/// The native twin of `tests/wasm_verify.rs`'s matrix: jwt-simple's full verification (the
+/// reference) and the filter over [`RustCryptoVerifier`] give the same verdict on every token,
+/// for RS256 (Cloudflare Access) and ES256 (Pomerium). Two of the wasm matrix's tokens are not
+/// here: a `crit` header and a padded payload need a signature over a header or a segment
+/// jwt-simple does not write (WebCrypto signs them there).
+#[test]
+fn jwt_simple_and_the_filter_agree_on_the_rejection_matrix() {
+    use jwt_simple::prelude::ES256KeyPair;
+    use remote_user_filter::parse_jwks;
+
+    const HOST: &str = "auth.example.com";
+    let other_ec = ES256KeyPair::generate();
+    type Signer<'a> = Box<dyn Fn(&str, &serde_json::Value) -> String + 'a>;
+    let sets: [(GatewayPreset, serde_json::Value, Signer, Signer); 2] = [
+        (
+            GatewayPreset::cloudflare_access(TEAM, vec![AUD.into()]),
+            rsa_key(0).jwk(),
+            Box::new(|kid, c| rs256(&RsaKey::claiming(&rsa_key(0).private, leak(kid)), c)),
+            Box::new(|kid, c| rs256(&RsaKey::claiming(&rsa_key(1).private, leak(kid)), c)),
+        ),
+        (
+            GatewayPreset::pomerium(HOST),
+            ec_jwk("ec-1"),
+            Box::new(es256),
+            Box::new(|kid, c| es256_by(&other_ec, kid, c)),
+        ),
+    ];
+    let mut seen = (0, 0);
+    for (preset, jwk, sign, sign_other) in sets {
+        let doc = jwks(std::slice::from_ref(&jwk));
+        let key = parse_jwks(&doc).unwrap().remove(0);
+        let kid = key.kid.as_str();
+        let alg = preset.algorithm.name();
+        let mut base = claims("ann@example.com");
+        base["iss"] = preset.policy.issuer.clone().into();
+        base["aud"] = serde_json::json!([preset.policy.audiences[0]]);
+        let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut c = base.clone();
+            edit(&mut c);
+            c
+        };
+        let valid = sign(kid, &base);
+        let parts: Vec<&str> = valid.split('.').collect();
+        let header = serde_json::json!({"alg": alg, "kid": kid, "typ": "JWT"});
+        let hs_input = unsigned(&serde_json::json!({"alg": "HS256", "kid": kid}), &base);
+        let hs_sig = hmac_sha256(jwk.to_string().as_bytes(), hs_input.as_bytes());
+        let padded = {
+            use base64::Engine as _;
+            let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(parts[2])
+                .unwrap();
+            base64::engine::general_purpose::URL_SAFE.encode(sig)
+        };
+        assert!(padded.ends_with('='));
+        let tampered = b64(with(&|c| c["email"] = "mallory@example.com".into())
+            .to_string()
+            .as_bytes());
+        let cases = [
+            ("valid", valid.clone(), true),
+            (
+                "valid, 10 KiB of claims",
+                sign(kid, &with(&|c| c["pad"] = "x".repeat(10 * 1024).into())),
+                true,
+            ),
+            (
+                "alg none",
+                format!(
+                    "{}.",
+                    unsigned(&serde_json::json!({"alg": "none", "kid": kid}), &base)
+                ),
+                false,
+            ),
+            (
+                "HS256 keyed with the public key",
+                format!("{hs_input}.{}", b64(&hs_sig)),
+                false,
+            ),
+            ("signed by another key", sign_other(kid, &base), false),
+            ("wrong kid", sign("other", &base), false),
+            (
+                "wrong iss",
+                sign(
+                    kid,
+                    &with(&|c| c["iss"] = "https://evil.example.com".into()),
+                ),
+                false,
+            ),
+            (
+                "wrong aud",
+                sign(
+                    kid,
+                    &with(&|c| c["aud"] = serde_json::json!(["another-app"])),
+                ),
+                false,
+            ),
+            (
+                "expired",
+                sign(
+                    kid,
+                    &with(&|c| {
+                        c["iat"] = (NOW - 7200).into();
+                        c["nbf"] = (NOW - 7200).into();
+                        c["exp"] = (NOW - 3600).into();
+                    }),
+                ),
+                false,
+            ),
+            (
+                "future nbf",
+                sign(kid, &with(&|c| c["nbf"] = (NOW + 3600).into())),
+                false,
+            ),
+            (
+                "tampered payload",
+                format!("{}.{tampered}.{}", parts[0], parts[2]),
+                false,
+            ),
+            (
+                "padded signature",
+                format!("{}.{}.{padded}", parts[0], parts[1]),
+                false,
+            ),
+            (
+                "over 16 KiB",
+                sign(kid, &with(&|c| c["pad"] = "x".repeat(17 * 1024).into())),
+                false,
+            ),
+        ];
+        assert_eq!(parts[0], b64(header.to_string().as_bytes()));
+        let filter = GatewayJwtFilter::builder(
+            preset.clone(),
+            TestJwks::new(doc.clone()),
+            Rc::new(RustCryptoVerifier),
+        )
+        .build();
+        for (name, token, valid) in cases {
+            let by_reference = common::reference::jwt_simple_verdict(&preset, &key, &token, NOW);
+            let by_filter = block_on(filter.verify(&token, NOW));
+            assert_eq!(by_reference, valid, "{alg} {name}: jwt-simple");
+            assert_eq!(
+                by_filter.is_ok(),
+                by_reference,
+                "{alg} {name}: the filter ({by_filter:?}) and jwt-simple disagree"
+            );
+            seen.0 += 1;
+            seen.1 += usize::from(valid);
+        }
+    }
+    assert_eq!(seen, (2 * 13, 2 * 2), "(tokens, accepted)");
+}
+
+/// A `'static` kid for [`RsaKey`].
+fn leak(kid: &str) -> &'static str {
+    Box::leak(kid.to_owned().into_boxed_str())
+}
+
 #[test]
 fn key_cache_refetch_rules() {
     block_on(async {

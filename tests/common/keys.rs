@@ -101,9 +101,14 @@ pub fn rs256(key: &RsaKey, claims: &serde_json::Value) -> String {
     key.private.sign(as_is(claims)).unwrap()
 }
 
-/// Header `{"alg":"ES256","kid":…,"typ":"JWT"}`.
+/// Header `{"alg":"ES256","kid":…,"typ":"JWT"}`, signed by [`ec_key`].
 pub fn es256(kid: &str, claims: &serde_json::Value) -> String {
-    let key = ES256KeyPair::from_bytes(&ec_key().to_bytes())
+    es256_by(ec_key(), kid, claims)
+}
+
+/// As [`es256`], signed by `key`.
+pub fn es256_by(key: &ES256KeyPair, kid: &str, claims: &serde_json::Value) -> String {
+    let key = ES256KeyPair::from_bytes(&key.to_bytes())
         .unwrap()
         .with_key_id(kid);
     key.sign(as_is(claims)).unwrap()

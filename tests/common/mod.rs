@@ -4,6 +4,7 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod keys;
+pub mod reference;
 
 use std::rc::Rc;
 
