@@ -21,7 +21,8 @@
 // Options:
 //   --rounds N       rounds, every contender once per round, alternating [7]
 //   --calls N        calls per measured loop for steady workloads [20000]
-//   --miss-calls N   calls per loop for ruf-access-miss (each a never-seen token) [3000]
+//   --miss-calls N   calls per loop for ruf-access-miss and ruf-header-cookiemiss (each a
+//                    never-seen token or cookie) [3000]
 //   --real-fetch     the origin subrequest really goes out, to an outbound service answered
 //                    by this script (Node, over loopback): adds the subrequest's cost in workerd
 //   --pin            pin every workerd to CPU 0 and this process to CPU 1
@@ -40,7 +41,9 @@
 // hono-access (bench/workers/*.js); ruf-header-nocookie and ruf-access-nocookie (a client that
 // never sends the session cookie, repeating one identity: one call logs in first, then every
 // call carries the workload's headers without the cookie, the same assertion in Access mode,
-// and is answered with a fresh login and Set-Cookie). And the ruf workloads' `/decision` rows: the shipped
+// and is answered with a fresh login and Set-Cookie). And the ruf workloads' `/decision` rows
+// (plus ruf-header-cookiemiss/decision: a never-seen session cookie every call, 4,000 fresh
+// ones made by logins before each loop and cycled, the cookie's first sight): the shipped
 // glue's configure() once, then handle(url, lines) in a loop with the lines the entry would
 // pass, no Request, Headers or fetch: the wasm decision alone, in workerd's V8 (quiet: ±1 µs).
 // Before the rounds, each contender's loop is checked: every response 200 with the expected
@@ -183,6 +186,8 @@ export default {
     let forwarded = 0;
     let setCookie = 0;
     let lastCookie = null;
+    // ?collect=1: every Set-Cookie is returned (a cookie-miss workload's cookies).
+    const collected = url.searchParams.get("collect") === "1" ? [] : null;
     try {
       if (!configured) {
         configure(env);
@@ -197,13 +202,14 @@ export default {
         if (cookie !== "") {
           setCookie += 1;
           lastCookie = cookie;
+          collected?.push(cookie);
         }
       }
     } finally {
       globalThis.fetch = real;
       next += n;
     }
-    return Response.json({ statuses: { 200: forwarded }, setCookie, lastCookie, ...seen });
+    return Response.json({ statuses: { 200: forwarded }, setCookie, lastCookie, collected, ...seen });
   },
 };
 `;
@@ -224,6 +230,9 @@ function contenders() {
     { name: "ruf-access/decision", script: "ruf", decision: true, vars: ACCESS_VARS, headers: access, login: true },
     { name: "ruf-access-miss/decision", script: "ruf", decision: true, vars: ACCESS_VARS, headers: access, login: true, miss: true },
     { name: "ruf-header-nocookie/decision", script: "ruf", decision: true, vars: HEADER_VARS, headers: header, login: true, nocookie: true },
+    // A never-seen session cookie every call (4,000 fresh ones cycled, more than the 1,024-entry
+    // verified-cookie cache): the cookie's first sight, as in a cold isolate (HMAC, JSON).
+    { name: "ruf-header-cookiemiss/decision", script: "ruf", decision: true, vars: HEADER_VARS, headers: header, login: true, cookieMiss: true },
     { name: "ruf-access-nocookie/decision", script: "ruf", decision: true, vars: ACCESS_VARS, headers: access, login: true, nocookie: true },
     // At most 4,000 calls per loop: jose arms a 5 s timeout per key-set fetch, and workerd allows
     // 10,000 active timeouts per invocation (one loop is one invocation).
@@ -306,8 +315,8 @@ async function setup(inst, spec, tokens) {
   if (!r.ok) throw new Error(`setup: ${r.status} ${await r.text()}`);
 }
 
-async function loop(inst, n) {
-  const r = await fetch(`${inst.url}/run?n=${n}`);
+async function loop(inst, n, collect = false) {
+  const r = await fetch(`${inst.url}/run?n=${n}${collect ? "&collect=1" : ""}`);
   const text = await r.text();
   if (!r.ok) throw new Error(`run: ${r.status} ${text}`);
   return JSON.parse(text);
@@ -364,6 +373,17 @@ async function main() {
       // older than USER_RECHECK_SECS (300 s) and answers them with a new cookie, which a
       // browser keeps; a cookie from the start of the run would turn later loops into re-checks.
       c.prepare = async () => {
+        if (c.cookieMiss) {
+          // Fresh cookies for this loop (older than USER_RECHECK_SECS they would be re-checked):
+          // one login each, then every call carries one of them, never twice in a row of 4,000.
+          spec.headers = headers;
+          spec.lines = asLines(headers);
+          await setup(inst, { ...spec, tokenHeader: JWT_HEADER }, []);
+          const t = await loop(inst, MISS_TOKENS, true);
+          if (t.collected?.length !== MISS_TOKENS) throw new Error(`${c.name}: logins failed: ${JSON.stringify(t.statuses)}`);
+          await setup(inst, { ...spec, tokenHeader: "cookie" }, t.collected.map((k) => k.split(";")[0]));
+          return;
+        }
         if (c.login) {
           spec.headers = headers;
           if (c.decision) spec.lines = asLines(headers);
@@ -379,7 +399,7 @@ async function main() {
       };
       if (c.login || c.user === undefined) c.user = USER;
       await c.prepare();
-      c.n = Math.min(c.miss ? opts.missCalls : opts.calls, c.maxCalls ?? Infinity);
+      c.n = Math.min(c.miss || c.cookieMiss ? opts.missCalls : opts.calls, c.maxCalls ?? Infinity);
       // Warm-up (JIT, caches: for -miss the first pass fills the cache, which later passes evict).
       const t = await loop(inst, c.n);
       const problems = check(c, c.n, t, { warmup: true });
@@ -390,7 +410,7 @@ async function main() {
     for (let round = 0; round < opts.rounds; round++) {
       for (const c of list) {
         const inst = insts.get(c.name);
-        if (c.login && !c.nocookie) await c.prepare();
+        if ((c.login && !c.nocookie) || c.cookieMiss) await c.prepare();
         const before = cpuOf(inst.pid).sched;
         const t = await loop(inst, c.n);
         const ns = cpuOf(inst.pid).sched - before;
