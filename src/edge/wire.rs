@@ -352,7 +352,7 @@ impl Reply {
     /// `WWW-Authenticate` challenge on a 401.
     ///
     /// ```
-    /// use remote_user_filter::{wire::Reply, AuthError};
+    /// use remote_user_filter::{edge::wire::Reply, AuthError};
     /// let Reply::Respond { status, headers, body, .. } = Reply::error(&AuthError::Rejected, None) else { panic!() };
     /// assert_eq!(status, 403);
     /// assert!(headers.contains(&("Cache-Control", "no-store".to_string())));
@@ -453,7 +453,7 @@ impl Reply {
 /// key or configuration failure); a client's bad request is not logged. No secrets.
 ///
 /// ```
-/// use remote_user_filter::{wire::log_line, AuthError};
+/// use remote_user_filter::{edge::wire::log_line, AuthError};
 /// assert!(log_line(&AuthError::MissingIdentity).is_none());
 /// assert!(log_line(&AuthError::KeysUnavailable("no keys".into())).unwrap().contains("no keys"));
 /// ```
