@@ -68,6 +68,8 @@ pub use chain::{
 pub use clock::Timer;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{FilterName, StockChainBuilder, StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING};
+#[cfg(target_arch = "wasm32")]
+pub use edge::api::{Admitted, Answer, EdgeAuth};
 pub use error::{AuthError, BackendError, ConfigError, ConfigProblem, StoreError};
 pub use gateway::{
     parse_assertion, parse_jwks, Algorithm, AssertionError, Audience, Claims, ClaimsPolicy,

@@ -2,7 +2,7 @@
 //! `handle(url, lines)`. A login needs KV, so its reply comes as a `Promise` the JS event
 //! loop drives (the async path end to end); a request with a valid session needs no I/O, so
 //! its reply is a string at once, and KV is not touched.
-#![cfg(target_arch = "wasm32")]
+#![cfg(all(target_arch = "wasm32", feature = "stock-worker"))]
 
 use remote_user_filter::edge::wire::Plan;
 use remote_user_filter::edge::worker::{configure, handle, settle};

@@ -165,6 +165,31 @@ impl Plan {
         Self::new(read, &strip, &guard)
     }
 
+    /// Whether the client's header `name` goes on to the origin, as the JS entry decides it:
+    /// not if its folded name is a `strip` name; a `guard` header only in the spelling
+    /// configured and only when the reply says the gateway named the forwarded user
+    /// (`gateway_headers`); any other header, yes.
+    ///
+    /// ```
+    /// use remote_user_filter::edge::wire::Plan;
+    /// let plan = Plan::new(None, &["X-Remote-User"], &["X-Auth-Request-Email"]);
+    /// assert!(!plan.forwards("x_remote_user", true));
+    /// assert!(plan.forwards("x-auth-request-email", true));
+    /// assert!(!plan.forwards("x-auth-request-email", false));
+    /// assert!(!plan.forwards("x_auth_request_email", true));
+    /// assert!(plan.forwards("accept", false));
+    /// ```
+    pub fn forwards(&self, name: &str, gateway_headers: bool) -> bool {
+        let folded = fold(name);
+        if self.strip.contains(&folded) {
+            return false;
+        }
+        match self.guard.iter().find(|g| fold(g) == folded) {
+            Some(spelled) => gateway_headers && spelled.eq_ignore_ascii_case(name),
+            None => true,
+        }
+    }
+
     /// Three lines: the names to read, tab-separated (`*`: all), the names to strip, the
     /// names to guard.
     pub fn encode(&self) -> String {
@@ -217,20 +242,26 @@ pub fn read_request(lines: &str) -> WireRequest {
         if name == http::header::COOKIE {
             request.cookie = Some(value.to_owned());
         }
-        let value = if value.is_ascii() {
-            HeaderValue::from_str(value)
-        } else {
-            let bytes: Vec<u8> = value
-                .chars()
-                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-                .collect();
-            HeaderValue::from_bytes(&bytes)
-        };
-        if let Ok(value) = value {
+        if let Some(value) = header_value(value) {
             request.headers.append(name, value);
         }
     }
     request
+}
+
+/// A header value as JS holds it (a byte string: one char per byte) turned back into its
+/// bytes, so a UTF-8 identity arrives intact; `None` if it is not a valid header value.
+/// Both the JS entry's lines and the workers-rs API's `worker::Headers` go through here.
+pub(crate) fn header_value(value: &str) -> Option<HeaderValue> {
+    if value.is_ascii() {
+        HeaderValue::from_str(value).ok()
+    } else {
+        let bytes: Vec<u8> = value
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+            .collect();
+        HeaderValue::from_bytes(&bytes).ok()
+    }
 }
 
 /// What the forwarded request's `Cookie` header becomes once our session cookie is removed.
@@ -359,23 +390,11 @@ impl Reply {
     /// assert!(body.ends_with('\n'));
     /// ```
     pub fn error(error: &AuthError, set_cookie: Option<String>) -> Self {
-        let status = error.status();
-        let mut headers = vec![
-            ("Content-Type", "text/plain; charset=utf-8".to_owned()),
-            ("Cache-Control", "no-store".to_owned()),
-        ];
-        if status == 401 {
-            headers.push(("WWW-Authenticate", "RemoteUser".to_owned()));
-        }
-        let body = match error {
-            // The operator's values stay in the log: the client learns the filter, the
-            // setting and the rule.
-            AuthError::Config(e) => format!(
-                "configuration error: {}; the worker's log has the details\n",
-                e.redacted()
-            ),
-            other => format!("{other}\n"),
-        };
+        let ErrorResponse {
+            status,
+            headers,
+            body,
+        } = ErrorResponse::new(error);
         Reply::Respond {
             status,
             set_cookie,
@@ -446,6 +465,42 @@ impl Reply {
             }
         }
         out
+    }
+}
+
+/// The answer to `error` both worker paths give (the JS entry's [`Reply::error`] and the
+/// workers-rs API's `Answer`): its status, `no-store` plain text, a `WWW-Authenticate`
+/// challenge on a 401, and its message as the body (a configuration error's redacted).
+pub(crate) struct ErrorResponse {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) body: String,
+}
+
+impl ErrorResponse {
+    pub(crate) fn new(error: &AuthError) -> Self {
+        let status = error.status();
+        let mut headers = vec![
+            ("Content-Type", "text/plain; charset=utf-8".to_owned()),
+            ("Cache-Control", "no-store".to_owned()),
+        ];
+        if status == 401 {
+            headers.push(("WWW-Authenticate", "RemoteUser".to_owned()));
+        }
+        let body = match error {
+            // The operator's values stay in the log: the client learns the filter, the
+            // setting and the rule.
+            AuthError::Config(e) => format!(
+                "configuration error: {}; the worker's log has the details\n",
+                e.redacted()
+            ),
+            other => format!("{other}\n"),
+        };
+        Self {
+            status,
+            headers,
+            body,
+        }
     }
 }
 
@@ -556,6 +611,45 @@ mod tests {
                 "x-pomerium-jwt-assertion"
             ]
         );
+    }
+
+    #[test]
+    fn forwards_drops_stripped_names_in_every_spelling_and_guarded_ones_unless_told() {
+        let plan = Plan::stock(
+            None,
+            &settings(&[
+                ("AUTH_FILTERS", "session,gateway_jwt,remote_user"),
+                ("GATEWAY", "pomerium"),
+                ("POMERIUM_HOST", "app.example.com"),
+            ]),
+        );
+        for gateway_headers in [false, true] {
+            for name in [
+                "x-remote-user",
+                "X_Remote_User",
+                "x-remote-user-email",
+                "x_remote_user_groups",
+                "x-gateway-secret",
+                "X_GATEWAY_SECRET",
+                "cf_access_authenticated_user_email",
+                "x_pomerium_jwt_assertion",
+            ] {
+                assert!(!plan.forwards(name, gateway_headers), "{name}");
+            }
+            assert!(plan.forwards("accept", gateway_headers));
+            assert!(plan.forwards("cookie", gateway_headers));
+            for name in [
+                "cf-access-authenticated-user-email",
+                "Cf-Access-Authenticated-User-Email",
+                "x-pomerium-jwt-assertion",
+            ] {
+                assert_eq!(
+                    plan.forwards(name, gateway_headers),
+                    gateway_headers,
+                    "{name}"
+                );
+            }
+        }
     }
 
     #[test]
