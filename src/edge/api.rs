@@ -8,8 +8,10 @@
 //! wasm exports): `remote-user-filter = { version = "0.1", default-features = false }`.
 //! `examples/hello` is a whole worker built this way.
 //!
-//! The examples are `no_run`: a `worker::Env` and a `worker::Request` exist only inside the
-//! Workers runtime (the e2e tests run `examples/hello` in workerd).
+//! The examples that need a `worker::Env` (and so an [`EdgeAuth`] or an [`Admitted`]) are
+//! `no_run`: a worker's `env` exists only inside the Workers runtime. They are compiled; the
+//! e2e tests run `examples/hello` in workerd, and `tests/wasm_api.rs` drives the API in Node
+//! over a stand-in `env`.
 //!
 //! ```no_run
 //! use remote_user_filter::EdgeAuth;
@@ -30,6 +32,7 @@
 //!     // The login's one Set-Cookie, if this request logged the user in.
 //!     admitted.finish(response)
 //! }
+//! # fn main() {}
 //! ```
 
 use std::rc::Rc;
@@ -265,7 +268,7 @@ impl Answer {
     /// and the rule in the body ([`ConfigError::redacted`]), the full text in the log (it
     /// is logged here, on every call, as the stock worker logs it on every request).
     ///
-    /// ```no_run
+    /// ```
     /// use remote_user_filter::{edge::api::Answer, ConfigError};
     /// let answer = Answer::config(&ConfigError::EmptyChain);
     /// assert_eq!(answer.status(), 500);
@@ -293,7 +296,7 @@ impl Answer {
 
     /// The HTTP status.
     ///
-    /// ```no_run
+    /// ```
     /// # use remote_user_filter::{edge::api::Answer, ConfigError};
     /// assert_eq!(Answer::config(&ConfigError::EmptyChain).status(), 500);
     /// ```
@@ -303,7 +306,7 @@ impl Answer {
 
     /// The plain-text body.
     ///
-    /// ```no_run
+    /// ```
     /// # use remote_user_filter::{edge::api::Answer, ConfigError};
     /// assert!(Answer::config(&ConfigError::EmptyChain).body().ends_with('\n'));
     /// ```
@@ -313,7 +316,7 @@ impl Answer {
 
     /// The response headers, `Set-Cookie` aside.
     ///
-    /// ```no_run
+    /// ```
     /// # use remote_user_filter::{edge::api::Answer, ConfigError};
     /// let answer = Answer::config(&ConfigError::EmptyChain);
     /// assert!(answer.headers().contains(&("Cache-Control", "no-store".to_string())));
@@ -324,7 +327,7 @@ impl Answer {
 
     /// The one `Set-Cookie`, if any: the session's removal, when a refusal ended it.
     ///
-    /// ```no_run
+    /// ```
     /// # use remote_user_filter::{edge::api::Answer, ConfigError};
     /// assert!(Answer::config(&ConfigError::EmptyChain).set_cookie().is_none());
     /// ```
@@ -334,13 +337,11 @@ impl Answer {
 
     /// As a `worker::Response`.
     ///
-    /// ```no_run
+    /// ```
     /// # use remote_user_filter::{edge::api::Answer, ConfigError};
-    /// # fn demo() -> worker::Result<()> {
     /// let response = Answer::config(&ConfigError::EmptyChain).into_response()?;
     /// assert_eq!(response.status_code(), 500);
-    /// # Ok(())
-    /// # }
+    /// # Ok::<(), worker::Error>(())
     /// ```
     pub fn into_response(self) -> worker::Result<Response> {
         let headers = Headers::new();
@@ -358,7 +359,7 @@ impl Answer {
 
     /// As an `http::Response` (the `worker` crate's `http` feature, axum, …).
     ///
-    /// ```no_run
+    /// ```
     /// # use remote_user_filter::{edge::api::Answer, ConfigError};
     /// let response = Answer::config(&ConfigError::EmptyChain).into_http();
     /// assert_eq!(response.status(), 500);
