@@ -286,6 +286,10 @@ pub enum AuthError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The request itself is malformed (a URL the http crate cannot read even with its
+    /// stray characters percent-encoded).
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
     /// No identity was presented and anonymous requests are denied.
     #[error("authentication required: no identity was presented")]
     MissingIdentity,
@@ -322,7 +326,7 @@ impl AuthError {
     /// ```
     pub fn status(&self) -> u16 {
         match self {
-            AuthError::BadIdentityHeader { .. } => 400,
+            AuthError::BadIdentityHeader { .. } | AuthError::BadRequest(_) => 400,
             AuthError::MissingIdentity | AuthError::InvalidAssertion(_) => 401,
             AuthError::NotFromGateway => 401,
             AuthError::Rejected | AuthError::IdentityMismatch => 403,

@@ -61,8 +61,8 @@ pub mod users;
 
 pub use async_trait::async_trait;
 pub use chain::{
-    AnonymousPolicy, AuthRequest, Filter, FilterChain, FilterChainBuilder, FilterKind, Outcome,
-    Position,
+    AnonymousPolicy, AuthRequest, Filter, FilterChain, FilterChainBuilder, FilterKind,
+    GatewayAssertion, Outcome, Position,
 };
 #[cfg(target_arch = "wasm32")]
 pub use clock::Timer;
@@ -78,7 +78,7 @@ pub use gateway::{
 };
 pub use remote_user::{
     PersistentRemoteUserFilter, RemoteUserFilter, RemoteUserFilterBuilder, DEFAULT_HEADER,
-    DEFAULT_RECHECK_SECS, DEFAULT_USER_CACHE_SECS, MAX_IDENTITY_LEN,
+    DEFAULT_RECHECK_SECS, DEFAULT_USER_CACHE_SECS,
 };
 pub use session::{
     login, logout, SessionFilter, SessionFilterBuilder, DEFAULT_COOKIE_NAME, DEFAULT_TTL_SECS,
@@ -87,8 +87,8 @@ pub use session::{
 pub use type_name::short_type_name;
 pub use upstream::{origin_url, path_and_query, strip_cookie, UpstreamHeaders};
 pub use users::{
-    AllowAllUsers, Authenticated, KvUserBackend, MemoryStore, SessionUser, User, UserBackend,
-    UserStore, DEFAULT_LAST_LOGIN_INTERVAL_SECS,
+    AllowAllUsers, Authenticated, BackendRequest, KvUserBackend, MemoryStore, SessionUser, User,
+    UserBackend, UserStore, DEFAULT_LAST_LOGIN_INTERVAL_SECS, MAX_IDENTITY_LEN,
 };
 
 /// The README's Rust example, compiled and run as a doc test.

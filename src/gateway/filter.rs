@@ -27,12 +27,11 @@ use cookie::Cookie;
 use http::HeaderName;
 use subtle::ConstantTimeEq;
 
-use crate::chain::AuthRequest;
-use crate::chain::{Filter, FilterKind, Position};
+use super::assertion::{parse_assertion, Algorithm, AssertionError, ClaimsPolicy};
+use super::jwks::{JwksSource, KeyCache, KeyError};
+use super::verify::SignatureVerifier;
+use crate::chain::{AuthRequest, Filter, FilterKind, GatewayAssertion, Position};
 use crate::error::{AuthError, ConfigProblem};
-use crate::gateway::SignatureVerifier;
-use crate::gateway::{parse_assertion, Algorithm, AssertionError, ClaimsPolicy};
-use crate::gateway::{JwksSource, KeyCache, KeyError};
 use crate::support::bounded::BoundedMap;
 
 /// The most leeway a configuration may ask for.
@@ -477,7 +476,7 @@ impl Filter for GatewayJwtFilter {
 
     async fn call(&self, req: &mut AuthRequest) -> Result<(), AuthError> {
         let Some(token) = self.assertion(req)? else {
-            req.verified = Some(None);
+            req.set_gateway_assertion(GatewayAssertion::Absent);
             return Ok(());
         };
         let identity = self.verify(&token, req.now()).await?;
@@ -490,7 +489,7 @@ impl Filter for GatewayJwtFilter {
                 }
             }
         }
-        req.verified = Some(Some(identity.to_string()));
+        req.set_gateway_assertion(GatewayAssertion::Verified(identity.to_string()));
         Ok(())
     }
 }
