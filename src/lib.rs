@@ -71,10 +71,11 @@ pub use config::{FilterName, StockChainBuilder, StockSettings, DEFAULT_KV_TIMEOU
 pub use error::{AuthError, BackendError, ConfigError, ConfigProblem, StoreError};
 pub use gateway::{
     parse_assertion, parse_jwks, Algorithm, AssertionError, Audience, Claims, ClaimsPolicy,
-    GatewayJwtFilter, GatewayJwtFilterBuilder, GatewayPreset, Jwk, JwksError, JwksSource, KeyCache,
-    KeyError, KeyFormatError, ParsedAssertion, PublicKey, RustCryptoVerifier, SharedSecretFilter,
-    SignatureVerifier, DEFAULT_KEY_TTL_SECS, MAX_ASSERTION_LEN, MAX_LEEWAY_SECS,
-    MIN_GATEWAY_SECRET_LEN, MIN_REFETCH_INTERVAL_SECS, MIN_RSA_BITS, TOKEN_CACHE_ENTRIES,
+    Gateway, GatewayJwtFilter, GatewayJwtFilterBuilder, GatewayPreset, Jwk, JwksError, JwksSource,
+    KeyCache, KeyError, KeyFormatError, ParsedAssertion, PublicKey, RustCryptoVerifier,
+    SharedSecretFilter, SignatureVerifier, DEFAULT_KEY_TTL_SECS, MAX_ASSERTION_LEN,
+    MAX_LEEWAY_SECS, MIN_GATEWAY_SECRET_LEN, MIN_REFETCH_INTERVAL_SECS, MIN_RSA_BITS,
+    TOKEN_CACHE_ENTRIES,
 };
 pub use remote_user::{
     PersistentRemoteUserFilter, RemoteUserFilter, RemoteUserFilterBuilder, DEFAULT_HEADER,

@@ -1,6 +1,6 @@
 //! The Cloudflare Worker's wasm side: the two exports the JS entry (`src/entry.js`) calls,
 //! [`configure`] once per isolate and [`handle`] once per request, with the request and the
-//! answer passed as the strings of [`wire`](crate::wire); and the Workers KV store and key
+//! answer passed as the strings of [`wire`](crate::edge::wire); and the Workers KV store and key
 //! fetcher the stock chain uses. Only on wasm32.
 //!
 //! ```no_run

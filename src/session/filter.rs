@@ -55,7 +55,7 @@ pub const SESSION_CACHE_ENTRIES: usize = 1024;
 
 /// The session as one request holds it: what arrived, and the one cookie to send back.
 #[derive(Debug)]
-pub(crate) struct SessionState {
+struct SessionState {
     config: Rc<SessionConfig>,
     session_id: Option<String>,
     /// When the session began (its expiry follows from it; a renewal keeps it).
