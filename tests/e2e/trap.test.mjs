@@ -68,7 +68,7 @@ async function load() {
     glue.configures += 1;
     return "*\n\n";
   };
-  glue.handle = (url) => {
+  glue.handle = (method, url) => {
     const path = new URL(url).pathname;
     if (path === "/hold") return new Promise((resolve) => glue.waiting.push(resolve));
     if (path === "/sync-trap") throw new WebAssembly.RuntimeError("unreachable");
