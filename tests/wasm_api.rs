@@ -119,7 +119,7 @@ async fn a_login_is_admitted_and_finished_with_one_cookie_then_the_session_needs
     );
     let cookie = login.set_cookie().expect("a login cookie").to_owned();
     let response = login.finish(Response::ok("hello").unwrap()).unwrap();
-    assert_eq!(set_cookies(&response), [cookie.clone()]);
+    assert_eq!(set_cookies(&response), [cookie.as_str()]);
 
     let calls = kv_calls();
     let pair = cookie.split(';').next().unwrap();

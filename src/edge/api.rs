@@ -37,13 +37,14 @@
 
 use std::rc::Rc;
 
+use http::request::Parts;
 use http::{HeaderMap, HeaderName};
 use wasm_bindgen::JsValue;
 use worker::{console_error, Env, Fetch, Headers, Request, RequestInit, RequestRedirect, Response};
 
 use crate::chain::{FilterChain, Outcome};
 use crate::config::StockSettings;
-use crate::edge::wire::{header_value, CookieAction, ErrorResponse};
+use crate::edge::wire::{header_value, request_parts, CookieAction, ErrorResponse};
 use crate::edge::worker::{log, stock, Stock};
 use crate::error::{AuthError, ConfigError};
 use crate::upstream::{origin_url, path_and_query};
@@ -119,9 +120,9 @@ impl EdgeAuth {
         }
     }
 
-    /// Run the chain on `req`: only the headers the filters read cross from JS (as the
-    /// stock entry sends them), and the session cookie, the identity header, the gateway's
-    /// proof are checked as in the stock worker. `Err` is the answer to send instead of
+    /// Run the chain on `req`: its method and URL, and only the headers the filters read
+    /// (as the stock entry sends them in); the session cookie, the identity header, the
+    /// gateway's proof are checked as in the stock worker. `Err` is the answer to send instead of
     /// running your handler; it has been logged when it is the operator's concern.
     ///
     /// ```no_run
@@ -161,11 +162,17 @@ impl EdgeAuth {
                 }
             }
         }
-        self.run(headers, cookie).await
+        // Method and URL as the JS entry reads them: a URL the http crate cannot read is a 400.
+        let web = req.inner();
+        match request_parts(&web.method(), &web.url(), headers) {
+            Ok(parts) => self.run(parts, cookie).await,
+            Err(e) => Err(Answer::error(&e, None)),
+        }
     }
 
     /// [`decide`](Self::decide) for an `http::Request` (the `worker` crate's `http`
-    /// feature, axum and other `http`-based frameworks): the request's headers as they are.
+    /// feature, axum and other `http`-based frameworks): its method, URI and the headers the
+    /// filters read, as they are.
     ///
     /// ```no_run
     /// # async fn demo(auth: remote_user_filter::EdgeAuth, req: http::Request<()>) {
@@ -196,11 +203,16 @@ impl EdgeAuth {
             .get(http::header::COOKIE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        self.run(headers, cookie).await
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.method = req.method().clone();
+        parts.uri = req.uri().clone();
+        parts.version = req.version();
+        parts.headers = headers;
+        self.run(parts, cookie).await
     }
 
-    async fn run(&self, headers: HeaderMap, cookie: Option<String>) -> Result<Admitted, Answer> {
-        match self.stock.chain.handle(headers).await {
+    async fn run(&self, parts: Parts, cookie: Option<String>) -> Result<Admitted, Answer> {
+        match self.stock.chain.handle_parts(parts).await {
             Outcome::Forward {
                 user,
                 set_cookie,

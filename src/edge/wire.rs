@@ -264,6 +264,54 @@ pub(crate) fn header_value(value: &str) -> Option<HeaderValue> {
     }
 }
 
+/// The request as the http crate sees it: `method` and `url` as the runtime gave them, and
+/// the headers read in. A URL the http crate refuses (a WHATWG URL may keep characters
+/// such as a backtick that RFC 3986 does not allow) is read again with those characters
+/// percent-encoded, which changes no path a prefix rule compares; one still refused is a
+/// 400, never a guess. An unknown method is kept as an extension method.
+///
+/// ```
+/// use remote_user_filter::edge::wire::request_parts;
+/// let parts = request_parts("POST", "https://app.example/admin/x?y=1", http::HeaderMap::new()).unwrap();
+/// assert_eq!((parts.method.as_str(), parts.uri.path()), ("POST", "/admin/x"));
+/// let odd = request_parts("GET", "https://app.example/a`b", http::HeaderMap::new()).unwrap();
+/// assert_eq!(odd.uri.path(), "/a%60b");
+/// assert_eq!(request_parts("GET", "not a url", http::HeaderMap::new()).unwrap_err().status(), 400);
+/// ```
+pub fn request_parts(
+    method: &str,
+    url: &str,
+    headers: HeaderMap,
+) -> Result<http::request::Parts, AuthError> {
+    let uri = match url.parse::<http::Uri>() {
+        Ok(uri) => uri,
+        Err(_) => encode_stray(url)
+            .parse::<http::Uri>()
+            .map_err(|_| AuthError::BadRequest("the request URL cannot be read"))?,
+    };
+    let method = http::Method::from_bytes(method.as_bytes())
+        .map_err(|_| AuthError::BadRequest("the request method cannot be read"))?;
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = method;
+    parts.uri = uri;
+    parts.headers = headers;
+    Ok(parts)
+}
+
+/// `url` with every byte RFC 3986 does not allow percent-encoded (`%` itself is kept).
+fn encode_stray(url: &str) -> String {
+    const ALLOWED: &[u8] = b"-._~:/?#[]@!$&'()*+,;=%";
+    let mut out = String::with_capacity(url.len() + 8);
+    for &b in url.as_bytes() {
+        if b.is_ascii_alphanumeric() || ALLOWED.contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// What the forwarded request's `Cookie` header becomes once our session cookie is removed.
 ///
 /// ```

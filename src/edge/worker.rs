@@ -31,7 +31,7 @@ use crate::chain::Outcome;
 use crate::config::{StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING};
 use crate::edge::wire::{log_line, Plan};
 #[cfg(feature = "stock-worker")]
-use crate::edge::wire::{read_request, Reply};
+use crate::edge::wire::{read_request, request_parts, Reply};
 use crate::error::{AuthError, ConfigError, StoreError};
 use crate::gateway::JwksSource;
 use crate::users::UserStore;
@@ -255,21 +255,21 @@ pub fn configure(env: Env) -> String {
     }
 }
 
-/// Decide one request: `url` and the plan's headers as `name\tvalue` lines in, an encoded
+/// Decide one request: its `method`, `url` and the plan's headers as `name\tvalue` lines in, an encoded
 /// [`Reply`] out. When the chain needs no I/O (a valid session, a cached assertion) the
 /// reply is a string at once; otherwise (KV, a key fetch, a signature check) a `Promise`
 /// of it.
 ///
 /// ```no_run
 /// use remote_user_filter::edge::worker::handle;
-/// let reply = handle("https://app.example.com/".into(), "x-gateway-secret\tsecret\n".into());
+/// let reply = handle("GET".into(), "https://app.example.com/".into(), "x-gateway-secret\tsecret\n".into());
 /// if let Some(reply) = reply.as_string() {
 ///     assert!(reply.starts_with('F') || reply.starts_with('R'));
 /// }
 /// ```
 #[cfg(feature = "stock-worker")]
 #[wasm_bindgen(js_name = handle)]
-pub fn handle(url: String, lines: String) -> JsValue {
+pub fn handle(method: String, url: String, lines: String) -> JsValue {
     let Some(stock) = STOCK.with(|cell| cell.get().cloned()) else {
         // Only a hand-written entry that skips `configure` gets here.
         let body = "remote-user-filter: the JS entry called handle() before configure(env)\n";
@@ -289,7 +289,11 @@ pub fn handle(url: String, lines: String) -> JsValue {
             Err(e) => return reply_to_error(&AuthError::Config(e)),
         };
         let request = read_request(&lines);
-        let outcome = stock.chain.handle(request.headers).await;
+        let parts = match request_parts(&method, &url, request.headers) {
+            Ok(parts) => parts,
+            Err(e) => return reply_to_error(&e),
+        };
+        let outcome = stock.chain.handle_parts(parts).await;
         if let Outcome::Respond { error, .. } = &outcome {
             log(error);
         }
