@@ -9,7 +9,9 @@
 #   → wasm-opt → esbuild of the shim worker-build would write.
 # wasm-opt gets worker-build's feature list (exception handling: the abort handler's catch
 # wrappers) at the stock build's level, -Os, where worker-build uses -O.
-# The example shares the library's target/ directory: the crates both build compile once.
+# The example has a target directory of its own, target/example: on wasm32 cargo names the
+# library's rlib without a hash (the lib is also a cdylib), so a build of the stock worker in
+# target/ would overwrite the one the example links (built without `stock-worker`).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -27,11 +29,11 @@ if [ "$(wasm-bindgen --version | awk '{print $2}')" != "$wb_version" ]; then
 fi
 
 cargo build --release --locked --target wasm32-unknown-unknown \
-  --manifest-path "$example/Cargo.toml" --target-dir "$root/target"
+  --manifest-path "$example/Cargo.toml" --target-dir "$root/target/example"
 out="$example/build"
 rm -rf "$out"
 mkdir -p "$out/glue"
-wasm-bindgen target/wasm32-unknown-unknown/release/hello_remote_user.wasm \
+wasm-bindgen target/example/wasm32-unknown-unknown/release/hello_remote_user.wasm \
   --target module --out-dir "$out/glue" --out-name index --no-typescript \
   --experimental-reset-state-function --force-enable-abort-handler
 # workerd imports a .wasm file as a compiled WebAssembly.Module: a plain import.

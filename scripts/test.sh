@@ -15,7 +15,7 @@ cargo clippy --all-targets --target wasm32-unknown-unknown -- -D warnings
 cargo clippy --lib --no-default-features --target wasm32-unknown-unknown -- -D warnings
 cargo fmt --manifest-path examples/hello/Cargo.toml -- --check
 cargo clippy --locked --manifest-path examples/hello/Cargo.toml --target wasm32-unknown-unknown \
-  --target-dir target -- -D warnings
+  --target-dir target/example -- -D warnings
 step "layer 1: native cargo test"
 cargo test
 step "layer 2: wasm-bindgen-test in Node"
