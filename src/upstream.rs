@@ -64,7 +64,24 @@ impl UpstreamHeaders {
     }
 
     /// The headers to set for `user`: the username always, email and groups when known.
-    /// Non-ASCII bytes are percent-encoded, since header values are bytes, not text.
+    /// Non-ASCII bytes are percent-encoded, since header values are bytes, not text; so are
+    /// control characters (a tab, a line break), `%` itself, and a space at either end (the
+    /// runtime would trim it): every value reaches the origin as it is here, and decodes
+    /// back to the identity.
+    ///
+    /// ```
+    /// use remote_user_filter::{SessionUser, UpstreamHeaders};
+    /// let user = SessionUser {
+    ///     username: " Jos\u{e9} 100%\n".into(),
+    ///     email: None,
+    ///     groups: vec!["a b".into(), "c\td".into()],
+    ///     backend: "KvUserBackend".into(),
+    /// };
+    /// let upstream = UpstreamHeaders::default();
+    /// let headers = upstream.identity_headers(&user);
+    /// assert_eq!(headers[0].1, "%20Jos%C3%A9 100%25%0A");
+    /// assert_eq!(headers[1].1, "a b,c%09d");
+    /// ```
     pub fn identity_headers(&self, user: &SessionUser) -> Vec<(&str, String)> {
         let mut out = vec![(self.user.as_str(), header_safe(&user.username))];
         if let Some(email) = &user.email {
@@ -77,11 +94,13 @@ impl UpstreamHeaders {
     }
 }
 
-/// Visible ASCII stays as it is; anything else is percent-encoded.
+/// Visible ASCII and inner spaces stay as they are; anything else is percent-encoded.
 fn header_safe(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if (0x20..0x7f).contains(&b) && b != b'%' {
+    let last = value.len().saturating_sub(1);
+    for (i, b) in value.bytes().enumerate() {
+        let edge_space = b == b' ' && (i == 0 || i == last);
+        if (0x20..0x7f).contains(&b) && b != b'%' && !edge_space {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

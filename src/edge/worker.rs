@@ -24,7 +24,7 @@ use worker::{console_error, console_warn, Env, Fetch, KvStore, Request};
 
 use crate::chain::{FilterChain, Outcome};
 use crate::config::{StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING};
-use crate::edge::wire::{log_line, read_request, Plan, Reply};
+use crate::edge::wire::{log_line, read_request, Plan, Reply, UNFRAMED_REPLY};
 use crate::error::{AuthError, ConfigError, StoreError};
 use crate::gateway::JwksSource;
 use crate::users::UserStore;
@@ -251,15 +251,12 @@ pub fn handle(url: String, lines: String) -> JsValue {
     let Some(stock) = STOCK.with(|cell| cell.get().cloned()) else {
         // Only a hand-written entry that skips `configure` gets here.
         let body = "remote-user-filter: the JS entry called handle() before configure(env)\n";
-        return JsValue::from(
-            Reply::Respond {
-                status: 500,
-                set_cookie: None,
-                headers: vec![("Content-Type", "text/plain; charset=utf-8".into())],
-                body: body.into(),
-            }
-            .encode(),
-        );
+        return JsValue::from(framed(&Reply::Respond {
+            status: 500,
+            set_cookie: None,
+            headers: vec![("Content-Type", "text/plain; charset=utf-8".into())],
+            body: body.into(),
+        }));
     };
     settle(async move {
         let stock = match stock.as_ref() {
@@ -272,14 +269,13 @@ pub fn handle(url: String, lines: String) -> JsValue {
             log(error);
         }
         let settings = &stock.settings;
-        Reply::new(
+        framed(&Reply::new(
             outcome,
             &url,
             request.cookie.as_deref(),
             &settings.upstream,
             settings.origin_url.as_deref(),
-        )
-        .encode()
+        ))
     })
 }
 
@@ -291,7 +287,17 @@ fn log(error: &AuthError) {
 
 fn reply_to_error(error: &AuthError) -> String {
     log(error);
-    Reply::error(error, None).encode()
+    framed(&Reply::error(error, None))
+}
+
+/// `reply` encoded for the entry or, if a field would break the framing (a bug: identity
+/// headers are percent-encoded, the rest is ours or the runtime's), a plain 500 and a log line
+/// naming the field.
+fn framed(reply: &Reply) -> String {
+    reply.encode().unwrap_or_else(|error| {
+        console_error!("remote-user-filter: internal error: {error}; answered 500");
+        UNFRAMED_REPLY.to_owned()
+    })
 }
 
 /// Run `decision` to its first await point here; if it finished, its string, else a
