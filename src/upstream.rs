@@ -17,6 +17,7 @@
 //! ```
 
 use http::HeaderName;
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 use crate::users::SessionUser;
 
@@ -94,17 +95,22 @@ impl UpstreamHeaders {
     }
 }
 
-/// Visible ASCII and inner spaces stay as they are; anything else is percent-encoded.
+/// What [`header_safe`] percent-encodes besides every non-ASCII byte: control characters (a
+/// tab, a line break, DEL) and `%` itself, so that the value decodes back to the identity.
+const HEADER_UNSAFE: &AsciiSet = &CONTROLS.add(b'%');
+
+/// Visible ASCII and inner spaces stay as they are; anything else is percent-encoded, and so
+/// is a space at either end (the runtime's `Headers` would trim it).
 fn header_safe(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let last = value.len().saturating_sub(1);
-    for (i, b) in value.bytes().enumerate() {
-        let edge_space = b == b' ' && (i == 0 || i == last);
-        if (0x20..0x7f).contains(&b) && b != b'%' && !edge_space {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+    let start = usize::from(value.starts_with(' '));
+    let end = value.len() - usize::from(value.len() > start && value.ends_with(' '));
+    let mut out = String::with_capacity(value.len() + 6);
+    if start > 0 {
+        out.push_str("%20");
+    }
+    out.extend(utf8_percent_encode(&value[start..end], HEADER_UNSAFE));
+    if end < value.len() {
+        out.push_str("%20");
     }
     out
 }
@@ -154,4 +160,48 @@ pub fn strip_cookie(header: &str, name: &str) -> Option<String> {
         .filter(|part| part.split('=').next().map(str::trim) != Some(name))
         .collect();
     (!kept.is_empty()).then(|| kept.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rule the crate replaced, byte by byte: visible ASCII but `%` as it is, else `%XX`.
+    fn by_hand(value: &str) -> String {
+        value
+            .bytes()
+            .map(|b| match b {
+                0x20..=0x7e if b != b'%' => char::from(b).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn header_safe_encodes_as_the_hand_written_rule_did_inside_the_value() {
+        let every_ascii: String = (1..=0x7f_u8).map(char::from).collect();
+        for value in [
+            format!("x{every_ascii}x"),
+            "x\0\u{e9}\u{1F600}\u{7f}%%41 x".to_owned(),
+            "a b".to_owned(),
+        ] {
+            assert_eq!(header_safe(&value), by_hand(&value), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn header_safe_encodes_a_space_at_either_end() {
+        for (value, encoded) in [
+            ("", ""),
+            (" ", "%20"),
+            ("  ", "%20%20"),
+            ("   ", "%20 %20"),
+            (" a", "%20a"),
+            ("a ", "a%20"),
+            (" a b ", "%20a b%20"),
+            ("\ta\t", "%09a%09"),
+        ] {
+            assert_eq!(header_safe(value), encoded, "{value:?}");
+        }
+    }
 }
