@@ -16,6 +16,7 @@
 //! assert_eq!(headers[2], ("x-remote-user-groups", "ops,dev".to_string()));
 //! ```
 
+use cookie::Cookie;
 use http::HeaderName;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
@@ -147,17 +148,26 @@ pub fn path_and_query(url: &str) -> &str {
 /// The `Cookie` header without the cookie `name` (the origin never sees the session token);
 /// `None` when nothing else is left.
 ///
+/// Cookies are read as the session filter reads them, with `cookie`'s
+/// [`Cookie::split_parse`]: a cookie it would take for ours is never forwarded. A header
+/// without ours comes back unchanged; one with it is rebuilt from the other cookies as
+/// `name=value` pairs (blanks around `=` and `;` dropped), and a piece that is no
+/// `name=value` pair (no `=`, an empty name) goes with ours.
+///
 /// ```
 /// use remote_user_filter::strip_cookie;
 /// assert_eq!(strip_cookie("a=1; s=tok; b=2", "s").as_deref(), Some("a=1; b=2"));
 /// assert_eq!(strip_cookie("s=tok", "s"), None);
+/// assert_eq!(strip_cookie("a=1;b=2", "s").as_deref(), Some("a=1;b=2"));
 /// ```
 pub fn strip_cookie(header: &str, name: &str) -> Option<String> {
-    let kept: Vec<&str> = header
-        .split(';')
-        .map(str::trim)
-        .filter(|part| !part.is_empty())
-        .filter(|part| part.split('=').next().map(str::trim) != Some(name))
+    let cookies = || Cookie::split_parse(header).filter_map(Result::ok);
+    if cookies().all(|c| c.name() != name) {
+        return (!header.trim().is_empty()).then(|| header.to_owned());
+    }
+    let kept: Vec<String> = cookies()
+        .filter(|c| c.name() != name)
+        .map(|c| c.to_string())
         .collect();
     (!kept.is_empty()).then(|| kept.join("; "))
 }
@@ -202,6 +212,33 @@ mod tests {
             ("\ta\t", "%09a%09"),
         ] {
             assert_eq!(header_safe(value), encoded, "{value:?}");
+        }
+    }
+
+    /// Where `Cookie::split_parse` reads a header differently from the split by hand it
+    /// replaced (`;`, trim, name before the first `=`).
+    #[test]
+    fn strip_cookie_reads_cookies_as_the_session_filter_does() {
+        const S: &str = "__Host-remote-user-session";
+        for (header, stripped) in [
+            // As before.
+            (format!("a=1; {S}=t; b=2"), Some("a=1; b=2")),
+            (format!("a=1;{S}=t;b=2"), Some("a=1; b=2")),
+            (format!(" {S} = t=u ; c=3"), Some("c=3")),
+            (format!("{S}=t; {S}=u"), None),
+            (format!("{S}=t"), None),
+            ("   ".to_owned(), None),
+            // Blanks around `=` go once ours is removed (before: `a = 1`).
+            (format!("a = 1 ; {S}=t"), Some("a=1")),
+            // A piece without a pair goes with ours (before: `foo; =x`).
+            (format!("foo; {S}=t; =x"), None),
+            (format!("foo; {S}=t; b=\u{e9}"), Some("b=\u{e9}")),
+            // Without ours the header is forwarded as sent (before: `a=1; b=2`).
+            ("a=1;;  ; b=2".to_owned(), Some("a=1;;  ; b=2")),
+            // A bare name is no cookie of ours, as the session filter sees it (before: removed).
+            (S.to_owned(), Some(S)),
+        ] {
+            assert_eq!(strip_cookie(&header, S).as_deref(), stripped, "{header:?}");
         }
     }
 }
