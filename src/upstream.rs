@@ -117,32 +117,36 @@ fn header_safe(value: &str) -> String {
 }
 
 /// The URL to forward to: `origin` (no trailing slash) followed by the request's path and
-/// query.
+/// query. Joined as text, not with `http::Uri`'s builder: `ORIGIN_URL` may end in a path
+/// prefix, which the builder would replace.
 ///
 /// ```
 /// use remote_user_filter::origin_url;
 /// assert_eq!(origin_url("http://127.0.0.1:8080", "/a/b?c=1"), "http://127.0.0.1:8080/a/b?c=1");
+/// assert_eq!(origin_url("https://internal.example/app/", "/a"), "https://internal.example/app/a");
 /// ```
 pub fn origin_url(origin: &str, path_and_query: &str) -> String {
     format!("{}{path_and_query}", origin.trim_end_matches('/'))
 }
 
-/// The path and query of an absolute URL (`/` when it has no path), without the fragment.
+/// The path and query of an absolute URL (`/` when it has no path), without the fragment,
+/// as `http::Uri` reads it; `None` when it reads no URI there (the runtime's URLs always are
+/// one, but for a host name no DNS name could be, or one past 64 KB).
 ///
 /// ```
 /// use remote_user_filter::path_and_query;
-/// assert_eq!(path_and_query("https://app.example.com/a/b?c=1#top"), "/a/b?c=1");
-/// assert_eq!(path_and_query("https://app.example.com"), "/");
-/// assert_eq!(path_and_query("http://[::1]:8787?x=1"), "?x=1");
+/// assert_eq!(path_and_query("https://app.example.com/a/b?c=1#top").as_deref(), Some("/a/b?c=1"));
+/// assert_eq!(path_and_query("https://app.example.com").as_deref(), Some("/"));
+/// assert_eq!(path_and_query("http://[::1]:8787?x=1").as_deref(), Some("?x=1"));
+/// assert_eq!(path_and_query("https://app.example.com/a b"), None);
 /// ```
-pub fn path_and_query(url: &str) -> &str {
-    let url = url.split('#').next().unwrap_or(url);
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[after_scheme..];
-    match rest.find(['/', '?']) {
-        Some(i) => &rest[i..],
-        None => "/",
-    }
+pub fn path_and_query(url: &str) -> Option<String> {
+    let uri: http::Uri = url.parse().ok()?;
+    Some(
+        uri.path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned(),
+    )
 }
 
 /// The `Cookie` header without the cookie `name` (the origin never sees the session token);
@@ -239,6 +243,56 @@ mod tests {
             (S.to_owned(), Some(S)),
         ] {
             assert_eq!(strip_cookie(&header, S).as_deref(), stripped, "{header:?}");
+        }
+    }
+
+    /// The split by hand `http::Uri` replaced.
+    fn path_and_query_by_hand(url: &str) -> &str {
+        let url = url.split('#').next().unwrap_or(url);
+        let after_scheme = url.find("://").map_or(0, |i| i + 3);
+        let rest = &url[after_scheme..];
+        match rest.find(['/', '?']) {
+            Some(i) => &rest[i..],
+            None => "/",
+        }
+    }
+
+    /// Every URL the runtime hands the worker (WHATWG-serialized: what its path and query
+    /// may hold unescaped) reads as the split by hand read it.
+    #[test]
+    fn path_and_query_reads_runtime_urls_as_the_split_by_hand_did() {
+        let visible = (0x21..0x7f_u8).map(char::from);
+        // The path percent-encode set: space " # < > ? ` { }; the special-query set: space " # < > '.
+        let path: String = visible
+            .clone()
+            .filter(|c| !"\"#<>?`{}".contains(*c))
+            .collect();
+        let query: String = visible.filter(|c| !"\"#<>'".contains(*c)).collect();
+        let hosts = [
+            "app.example.com",
+            "app.example.com:8443",
+            "127.0.0.1:8787",
+            "[::1]:8787",
+            "xn--bcher-kva.example",
+            "a_b.example",
+        ];
+        for host in hosts {
+            for rest in [
+                "/".to_owned(),
+                format!("/{path}"),
+                format!("/{path}?{query}"),
+                format!("/p%C3%A9?q=%09&r=%E2%82%AC#{path}"),
+                format!("?{query}"),
+                String::new(),
+                format!("#{path}"),
+            ] {
+                let url = format!("https://{host}{rest}");
+                assert_eq!(
+                    path_and_query(&url).as_deref(),
+                    Some(path_and_query_by_hand(&url)),
+                    "{url}"
+                );
+            }
         }
     }
 }

@@ -313,7 +313,9 @@ pub enum Reply {
 
 impl Reply {
     /// The reply for the chain's `outcome` on a request for `url` whose `Cookie` header is
-    /// `cookie`, forwarding to `origin` (`ORIGIN_URL`) when set, else to `url` itself.
+    /// `cookie`, forwarding to `origin` (`ORIGIN_URL`) when set, else to `url` itself. A URL
+    /// whose path and query `http::Uri` cannot read is answered 400 rather than forwarded to
+    /// `origin` (see [`path_and_query`]).
     pub fn new(
         outcome: Outcome,
         url: &str,
@@ -328,7 +330,10 @@ impl Reply {
                 gateway_headers,
             } => Reply::Forward {
                 target: match origin {
-                    Some(origin) => origin_url(origin, path_and_query(url)),
+                    Some(origin) => match path_and_query(url) {
+                        Some(path) => origin_url(origin, &path),
+                        None => return Reply::bad_url(set_cookie),
+                    },
                     None => url.to_owned(),
                 },
                 set_cookie,
@@ -345,6 +350,20 @@ impl Reply {
                 gateway_headers,
             },
             Outcome::Respond { error, set_cookie } => Reply::error(&error, set_cookie),
+        }
+    }
+
+    /// A 400 for a request URL whose path and query [`path_and_query`] cannot read, so that
+    /// it cannot be forwarded to `ORIGIN_URL`; a login that just happened stands.
+    fn bad_url(set_cookie: Option<String>) -> Self {
+        Reply::Respond {
+            status: 400,
+            set_cookie,
+            headers: vec![
+                ("Content-Type", "text/plain; charset=utf-8".to_owned()),
+                ("Cache-Control", "no-store".to_owned()),
+            ],
+            body: "bad request: the URL's path and query could not be read\n".to_owned(),
         }
     }
 
@@ -886,5 +905,28 @@ mod tests {
                 .into(),
         };
         assert_eq!(reply.encode().as_deref(), Ok(UNFRAMED_REPLY));
+    }
+
+    #[test]
+    fn a_url_with_no_path_uri_reads_is_answered_400_not_forwarded_elsewhere() {
+        let outcome = || Outcome::Forward {
+            user: None,
+            set_cookie: Some("s=1".into()),
+            gateway_headers: false,
+        };
+        let url = "http://a{b}.example/x";
+        let upstream = UpstreamHeaders::default();
+        let reply = Reply::new(outcome(), url, None, &upstream, Some("http://origin"));
+        let Reply::Respond {
+            status, set_cookie, ..
+        } = &reply
+        else {
+            panic!("{reply:?}")
+        };
+        assert_eq!((*status, set_cookie.as_deref()), (400, Some("s=1")));
+        assert!(reply.encode().is_ok());
+        // Without ORIGIN_URL the request goes on as routed.
+        let reply = Reply::new(outcome(), url, None, &upstream, None);
+        assert!(matches!(reply, Reply::Forward { target, .. } if target == url));
     }
 }
