@@ -365,10 +365,9 @@ impl GatewayJwtFilter {
 /// (`localhost`, 127.0.0.0/8, `[::1]`), parsed rather than matched by prefix
 /// (`http://localhost@evil.example` goes to evil.example); never with userinfo.
 ///
-/// `http::Uri` splits the URL (scheme, authority, host, port). What is accepted of the host
-/// stays narrow, checked here: letters, digits, `.` and `-` (or `[::1]`); the loopback
-/// address is matched by hand, not with `IpAddr`, which this one check per isolate would
-/// add to the worker.
+/// `http::Uri` splits the URL (scheme, authority, host, port), `Ipv4Addr` reads a loopback
+/// address. What is accepted of the host stays narrow, checked here: letters, digits, `.`
+/// and `-`, or `[::1]` spelled so.
 fn jwks_url_allowed(url: &str) -> bool {
     let Ok(uri) = url.parse::<http::Uri>() else {
         return false;
@@ -398,12 +397,9 @@ fn jwks_url_allowed(url: &str) -> bool {
     if https {
         return name_ok || host == "[::1]";
     }
-    let octets: Vec<&str> = host.split('.').collect();
-    let loopback_v4 = octets.len() == 4
-        && octets[0] == "127"
-        && octets
-            .iter()
-            .all(|o| !o.is_empty() && o.len() <= 3 && o.parse::<u8>().is_ok());
+    let loopback_v4 = host
+        .parse::<std::net::Ipv4Addr>()
+        .is_ok_and(|ip| ip.is_loopback());
     host.eq_ignore_ascii_case("localhost") || host == "[::1]" || loopback_v4
 }
 
@@ -597,6 +593,10 @@ mod tests {
             ("Http://localhost:8787/certs", true),
             // A port must fit in 16 bits (before: any five digits).
             ("http://127.0.0.1:99999/certs", false),
+            // An IPv4 address in the four decimal parts `Ipv4Addr` reads, with no leading zero
+            // (before: `127.0.0.01` passed).
+            ("http://127.0.0.01/certs", false),
+            ("http://127.255.255.254/certs", true),
             // The path and query must be a URI's (before: not looked at).
             ("https://keys.example.com/a b", false),
             ("https://keys.example.com/?<x>", false),
