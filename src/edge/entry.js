@@ -167,7 +167,7 @@ export default {
     let p;
     try {
       p = ready(env);
-      reply = handle(request.url, headerLines(request.headers, p.read));
+      reply = handle(request.method, request.url, headerLines(request.headers, p.read));
       if (typeof reply !== "string") reply = await untilSettled(reply);
     } catch (error) {
       if (isTrap(error)) trap(error);

@@ -233,6 +233,54 @@ pub fn read_request(lines: &str) -> WireRequest {
     request
 }
 
+/// The request as the http crate sees it: `method` and `url` as the runtime gave them, and
+/// the headers read in. A URL the http crate refuses (a WHATWG URL may keep characters
+/// such as a backtick that RFC 3986 does not allow) is read again with those characters
+/// percent-encoded, which changes no path a prefix rule compares; one still refused is a
+/// 400, never a guess. An unknown method is kept as an extension method.
+///
+/// ```
+/// use remote_user_filter::edge::wire::request_parts;
+/// let parts = request_parts("POST", "https://app.example/admin/x?y=1", http::HeaderMap::new()).unwrap();
+/// assert_eq!((parts.method.as_str(), parts.uri.path()), ("POST", "/admin/x"));
+/// let odd = request_parts("GET", "https://app.example/a`b", http::HeaderMap::new()).unwrap();
+/// assert_eq!(odd.uri.path(), "/a%60b");
+/// assert_eq!(request_parts("GET", "not a url", http::HeaderMap::new()).unwrap_err().status(), 400);
+/// ```
+pub fn request_parts(
+    method: &str,
+    url: &str,
+    headers: HeaderMap,
+) -> Result<http::request::Parts, AuthError> {
+    let uri = match url.parse::<http::Uri>() {
+        Ok(uri) => uri,
+        Err(_) => encode_stray(url)
+            .parse::<http::Uri>()
+            .map_err(|_| AuthError::BadRequest("the request URL cannot be read"))?,
+    };
+    let method = http::Method::from_bytes(method.as_bytes())
+        .map_err(|_| AuthError::BadRequest("the request method cannot be read"))?;
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = method;
+    parts.uri = uri;
+    parts.headers = headers;
+    Ok(parts)
+}
+
+/// `url` with every byte RFC 3986 does not allow percent-encoded (`%` itself is kept).
+fn encode_stray(url: &str) -> String {
+    const ALLOWED: &[u8] = b"-._~:/?#[]@!$&'()*+,;=%";
+    let mut out = String::with_capacity(url.len() + 8);
+    for &b in url.as_bytes() {
+        if b.is_ascii_alphanumeric() || ALLOWED.contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// What the forwarded request's `Cookie` header becomes once our session cookie is removed.
 ///
 /// ```
@@ -314,8 +362,9 @@ pub enum Reply {
 impl Reply {
     /// The reply for the chain's `outcome` on a request for `url` whose `Cookie` header is
     /// `cookie`, forwarding to `origin` (`ORIGIN_URL`) when set, else to `url` itself. A URL
-    /// whose path and query `http::Uri` cannot read is answered 400 rather than forwarded to
-    /// `origin` (see [`path_and_query`]).
+    /// whose path and query `http::Uri` cannot read, even with its stray characters
+    /// percent-encoded (as [`request_parts`] reads it), is answered 400 rather than forwarded
+    /// to `origin`.
     pub fn new(
         outcome: Outcome,
         url: &str,
@@ -330,10 +379,16 @@ impl Reply {
                 gateway_headers,
             } => Reply::Forward {
                 target: match origin {
-                    Some(origin) => match path_and_query(url) {
-                        Some(path) => origin_url(origin, &path),
-                        None => return Reply::bad_url(set_cookie),
-                    },
+                    // Read as `request_parts` read it for the chain.
+                    Some(origin) => {
+                        match path_and_query(url).or_else(|| path_and_query(&encode_stray(url))) {
+                            Some(path) => origin_url(origin, &path),
+                            None => {
+                                let error = AuthError::BadRequest("the request URL cannot be read");
+                                return Reply::error(&error, set_cookie);
+                            }
+                        }
+                    }
                     None => url.to_owned(),
                 },
                 set_cookie,
@@ -350,20 +405,6 @@ impl Reply {
                 gateway_headers,
             },
             Outcome::Respond { error, set_cookie } => Reply::error(&error, set_cookie),
-        }
-    }
-
-    /// A 400 for a request URL whose path and query [`path_and_query`] cannot read, so that
-    /// it cannot be forwarded to `ORIGIN_URL`; a login that just happened stands.
-    fn bad_url(set_cookie: Option<String>) -> Self {
-        Reply::Respond {
-            status: 400,
-            set_cookie,
-            headers: vec![
-                ("Content-Type", "text/plain; charset=utf-8".to_owned()),
-                ("Cache-Control", "no-store".to_owned()),
-            ],
-            body: "bad request: the URL's path and query could not be read\n".to_owned(),
         }
     }
 
@@ -914,19 +955,30 @@ mod tests {
             set_cookie: Some("s=1".into()),
             gateway_headers: false,
         };
-        let url = "http://a{b}.example/x";
         let upstream = UpstreamHeaders::default();
-        let reply = Reply::new(outcome(), url, None, &upstream, Some("http://origin"));
-        let Reply::Respond {
-            status, set_cookie, ..
-        } = &reply
-        else {
-            panic!("{reply:?}")
-        };
-        assert_eq!((*status, set_cookie.as_deref()), (400, Some("s=1")));
-        assert!(reply.encode().is_ok());
-        // Without ORIGIN_URL the request goes on as routed.
-        let reply = Reply::new(outcome(), url, None, &upstream, None);
-        assert!(matches!(reply, Reply::Forward { target, .. } if target == url));
+        let origin = Some("http://origin");
+        let long = format!("https://app.example/{}", "a".repeat(70_000));
+        for url in ["not a url", long.as_str()] {
+            let reply = Reply::new(outcome(), url, None, &upstream, origin);
+            let Reply::Respond {
+                status, set_cookie, ..
+            } = &reply
+            else {
+                panic!("{reply:?}")
+            };
+            assert_eq!((*status, set_cookie.as_deref()), (400, Some("s=1")));
+            assert!(reply.encode().is_ok());
+            // Without ORIGIN_URL the request goes on as routed.
+            let reply = Reply::new(outcome(), url, None, &upstream, None);
+            assert!(matches!(reply, Reply::Forward { target, .. } if target == url));
+        }
+        // Read with its stray characters percent-encoded, as `request_parts` read it.
+        let url = "https://app.example/a`b";
+        assert!(request_parts("GET", url, HeaderMap::new()).is_ok());
+        let reply = Reply::new(outcome(), url, None, &upstream, origin);
+        assert!(
+            matches!(&reply, Reply::Forward { target, .. } if target == "http://origin/a%60b"),
+            "{reply:?}"
+        );
     }
 }

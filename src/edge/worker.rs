@@ -1,6 +1,6 @@
 //! The Cloudflare Worker's wasm side: the two exports the JS entry (`src/entry.js`) calls,
 //! [`configure`] once per isolate and [`handle`] once per request, with the request and the
-//! answer passed as the strings of [`wire`](crate::wire); and the Workers KV store and key
+//! answer passed as the strings of [`wire`](crate::edge::wire); and the Workers KV store and key
 //! fetcher the stock chain uses. Only on wasm32.
 //!
 //! ```no_run
@@ -24,7 +24,7 @@ use worker::{console_error, console_warn, Env, Fetch, KvStore, Request};
 
 use crate::chain::{FilterChain, Outcome};
 use crate::config::{StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING};
-use crate::edge::wire::{log_line, read_request, Plan, Reply, UNFRAMED_REPLY};
+use crate::edge::wire::{log_line, read_request, request_parts, Plan, Reply, UNFRAMED_REPLY};
 use crate::error::{AuthError, ConfigError, StoreError};
 use crate::gateway::JwksSource;
 use crate::users::UserStore;
@@ -234,20 +234,20 @@ pub fn configure(env: Env) -> String {
     .encode()
 }
 
-/// Decide one request: `url` and the plan's headers as `name\tvalue` lines in, an encoded
+/// Decide one request: its `method`, `url` and the plan's headers as `name\tvalue` lines in, an encoded
 /// [`Reply`] out. When the chain needs no I/O (a valid session, a cached assertion) the
 /// reply is a string at once; otherwise (KV, a key fetch, a signature check) a `Promise`
 /// of it.
 ///
 /// ```no_run
 /// use remote_user_filter::edge::worker::handle;
-/// let reply = handle("https://app.example.com/".into(), "x-gateway-secret\tsecret\n".into());
+/// let reply = handle("GET".into(), "https://app.example.com/".into(), "x-gateway-secret\tsecret\n".into());
 /// if let Some(reply) = reply.as_string() {
 ///     assert!(reply.starts_with('F') || reply.starts_with('R'));
 /// }
 /// ```
 #[wasm_bindgen(js_name = handle)]
-pub fn handle(url: String, lines: String) -> JsValue {
+pub fn handle(method: String, url: String, lines: String) -> JsValue {
     let Some(stock) = STOCK.with(|cell| cell.get().cloned()) else {
         // Only a hand-written entry that skips `configure` gets here.
         let body = "remote-user-filter: the JS entry called handle() before configure(env)\n";
@@ -264,7 +264,11 @@ pub fn handle(url: String, lines: String) -> JsValue {
             Err(e) => return reply_to_error(&AuthError::Config(e.clone())),
         };
         let request = read_request(&lines);
-        let outcome = stock.chain.handle(request.headers).await;
+        let parts = match request_parts(&method, &url, request.headers) {
+            Ok(parts) => parts,
+            Err(e) => return reply_to_error(&e),
+        };
+        let outcome = stock.chain.handle_parts(parts).await;
         if let Outcome::Respond { error, .. } = &outcome {
             log(error);
         }

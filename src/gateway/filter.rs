@@ -27,12 +27,11 @@ use cookie::Cookie;
 use http::HeaderName;
 use subtle::ConstantTimeEq;
 
-use crate::chain::AuthRequest;
-use crate::chain::{Filter, FilterKind, Position};
+use super::assertion::{parse_assertion, Algorithm, AssertionError, ClaimsPolicy};
+use super::jwks::{JwksSource, KeyCache, KeyError};
+use super::verify::SignatureVerifier;
+use crate::chain::{AuthRequest, Filter, FilterKind, GatewayAssertion, Position};
 use crate::error::{AuthError, ConfigProblem};
-use crate::gateway::SignatureVerifier;
-use crate::gateway::{parse_assertion, Algorithm, AssertionError, ClaimsPolicy};
-use crate::gateway::{JwksSource, KeyCache, KeyError};
 use crate::support::bounded::BoundedMap;
 
 /// The most leeway a configuration may ask for.
@@ -42,6 +41,53 @@ pub const TOKEN_CACHE_ENTRIES: usize = 1024;
 /// Longer tokens are verified on every request, never remembered (real assertions are about
 /// 1 KiB): the cache keeps whole tokens, so this bounds its memory (4 MiB at most).
 const CACHED_TOKEN_MAX_LEN: usize = 4096;
+
+/// Which gateway signs the assertions: the preset's behaviour (its settings' names, its
+/// sign-out) is chosen by this, never by a name string.
+///
+/// ```
+/// use remote_user_filter::{Gateway, GatewayPreset};
+/// assert_eq!(GatewayPreset::pomerium("auth.example.com").gateway, Gateway::Pomerium);
+/// assert_eq!(Gateway::GoogleIap.name(), "google_iap");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Gateway {
+    /// Cloudflare Access.
+    CloudflareAccess,
+    /// Google Cloud Identity-Aware Proxy.
+    GoogleIap,
+    /// Pomerium.
+    Pomerium,
+}
+
+impl Gateway {
+    /// The name the `GATEWAY` setting uses for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Gateway::CloudflareAccess => "cloudflare_access",
+            Gateway::GoogleIap => "google_iap",
+            Gateway::Pomerium => "pomerium",
+        }
+    }
+
+    /// The settings that name its issuer and its audiences, for configuration errors.
+    fn settings(self) -> (&'static str, &'static str) {
+        match self {
+            Gateway::CloudflareAccess => ("ACCESS_TEAM_DOMAIN", "ACCESS_AUD"),
+            Gateway::GoogleIap => ("ACCESS_AUD", "ACCESS_AUD"),
+            Gateway::Pomerium => ("POMERIUM_HOST", "POMERIUM_HOST"),
+        }
+    }
+
+    /// An example issuer setting, for configuration errors.
+    fn example_issuer(self) -> &'static str {
+        match self {
+            Gateway::Pomerium => "auth.example.com",
+            Gateway::CloudflareAccess | Gateway::GoogleIap => "myteam.cloudflareaccess.com",
+        }
+    }
+}
 
 /// Which gateway, and so which header, algorithm, issuer and key set.
 ///
@@ -54,8 +100,8 @@ const CACHED_TOKEN_MAX_LEN: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GatewayPreset {
-    /// The preset's name (`cloudflare_access`, `google_iap`, `pomerium`).
-    pub name: &'static str,
+    /// The gateway it is for.
+    pub gateway: Gateway,
     /// The header carrying the assertion.
     pub header: String,
     /// The one algorithm accepted.
@@ -76,7 +122,7 @@ impl GatewayPreset {
             .trim_start_matches("https://")
             .trim_end_matches('/');
         Self {
-            name: "cloudflare_access",
+            gateway: Gateway::CloudflareAccess,
             header: "Cf-Access-Jwt-Assertion".into(),
             algorithm: Algorithm::Rs256,
             jwks_url: format!("https://{team}/cdn-cgi/access/certs"),
@@ -87,7 +133,7 @@ impl GatewayPreset {
     /// Google IAP: `x-goog-iap-jwt-assertion`, ES256, `iss` `https://cloud.google.com/iap`.
     pub fn google_iap(audiences: Vec<String>) -> Self {
         Self {
-            name: "google_iap",
+            gateway: Gateway::GoogleIap,
             header: "x-goog-iap-jwt-assertion".into(),
             algorithm: Algorithm::Es256,
             jwks_url: "https://www.gstatic.com/iap/verify/public_key-jwk".into(),
@@ -104,7 +150,7 @@ impl GatewayPreset {
             .trim_end_matches('/')
             .to_owned();
         Self {
-            name: "pomerium",
+            gateway: Gateway::Pomerium,
             header: "X-Pomerium-Jwt-Assertion".into(),
             algorithm: Algorithm::Es256,
             jwks_url: format!("https://{host}/.well-known/pomerium/jwks.json"),
@@ -411,21 +457,14 @@ impl Filter for GatewayJwtFilter {
 
     fn check(&self, position: &Position<'_>) -> Result<(), ConfigProblem> {
         let policy = &self.preset.policy;
-        let (issuer_setting, aud_setting) = match self.preset.name {
-            "pomerium" => ("POMERIUM_HOST", "POMERIUM_HOST"),
-            "google_iap" => ("ACCESS_AUD", "ACCESS_AUD"),
-            _ => ("ACCESS_TEAM_DOMAIN", "ACCESS_AUD"),
-        };
+        let (issuer_setting, aud_setting) = self.preset.gateway.settings();
         let blank_issuer = policy.issuer.is_empty()
             || policy.issuer == "https://"
             || !policy.issuer.trim_start_matches("https://").contains('.');
         if blank_issuer {
             return Err(ConfigProblem::MissingSetting {
                 setting: issuer_setting,
-                example: match self.preset.name {
-                    "pomerium" => "auth.example.com",
-                    _ => "myteam.cloudflareaccess.com",
-                },
+                example: self.preset.gateway.example_issuer(),
             });
         }
         if policy.audiences.iter().all(|a| a.trim().is_empty()) {
@@ -472,7 +511,7 @@ impl Filter for GatewayJwtFilter {
 
     async fn call(&self, req: &mut AuthRequest) -> Result<(), AuthError> {
         let Some(token) = self.assertion(req)? else {
-            req.verified = Some(None);
+            req.set_gateway_assertion(GatewayAssertion::Absent);
             return Ok(());
         };
         let identity = self.verify(&token, req.now()).await?;
@@ -485,7 +524,7 @@ impl Filter for GatewayJwtFilter {
                 }
             }
         }
-        req.verified = Some(Some(identity.to_string()));
+        req.set_gateway_assertion(GatewayAssertion::Verified(identity.to_string()));
         Ok(())
     }
 }
