@@ -23,6 +23,7 @@
 //! ```
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::chain::Outcome;
 use crate::config::{FilterName, StockSettings};
@@ -267,18 +268,36 @@ pub fn request_parts(
     Ok(parts)
 }
 
+/// Every byte RFC 3986 does not allow in a URI, for [`encode_stray`]: all but letters,
+/// digits and `-._~:/?#[]@!$&'()*+,;=%` (`%` is kept: the URL is already encoded).
+const STRAY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b':')
+    .remove(b'/')
+    .remove(b'?')
+    .remove(b'#')
+    .remove(b'[')
+    .remove(b']')
+    .remove(b'@')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b'%');
+
 /// `url` with every byte RFC 3986 does not allow percent-encoded (`%` itself is kept).
 fn encode_stray(url: &str) -> String {
-    const ALLOWED: &[u8] = b"-._~:/?#[]@!$&'()*+,;=%";
-    let mut out = String::with_capacity(url.len() + 8);
-    for &b in url.as_bytes() {
-        if b.is_ascii_alphanumeric() || ALLOWED.contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(url, STRAY).to_string()
 }
 
 /// What the forwarded request's `Cookie` header becomes once our session cookie is removed.
@@ -377,8 +396,8 @@ impl Reply {
                 user,
                 set_cookie,
                 gateway_headers,
-            } => Reply::Forward {
-                target: match origin {
+            } => {
+                let target = match origin {
                     // Read as `request_parts` read it for the chain.
                     Some(origin) => {
                         match path_and_query(url).or_else(|| path_and_query(&encode_stray(url))) {
@@ -390,7 +409,41 @@ impl Reply {
                         }
                     }
                     None => url.to_owned(),
-                },
+                };
+                let outcome = Outcome::Forward {
+                    user,
+                    set_cookie,
+                    gateway_headers,
+                };
+                Self::with_target(outcome, target, cookie, upstream)
+            }
+            Outcome::Respond { error, set_cookie } => Reply::error(&error, set_cookie),
+        }
+    }
+
+    /// [`Reply::new`] for a host that has already worked out where a forward goes (the
+    /// worker reads the path from the URI it parsed for the chain, and so parses it once).
+    ///
+    /// ```
+    /// use remote_user_filter::edge::wire::Reply;
+    /// use remote_user_filter::{Outcome, UpstreamHeaders};
+    /// let outcome = Outcome::Forward { user: None, set_cookie: None, gateway_headers: false };
+    /// let reply = Reply::with_target(outcome, "http://origin/a".into(), None, &UpstreamHeaders::default());
+    /// assert!(matches!(reply, Reply::Forward { target, .. } if target == "http://origin/a"));
+    /// ```
+    pub fn with_target(
+        outcome: Outcome,
+        target: String,
+        cookie: Option<&str>,
+        upstream: &UpstreamHeaders,
+    ) -> Self {
+        match outcome {
+            Outcome::Forward {
+                user,
+                set_cookie,
+                gateway_headers,
+            } => Reply::Forward {
+                target,
                 set_cookie,
                 cookie: CookieAction::strip(cookie),
                 headers: user

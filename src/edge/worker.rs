@@ -27,6 +27,7 @@ use crate::config::{StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING};
 use crate::edge::wire::{log_line, read_request, request_parts, Plan, Reply, UNFRAMED_REPLY};
 use crate::error::{AuthError, ConfigError, StoreError};
 use crate::gateway::JwksSource;
+use crate::upstream::origin_url;
 use crate::users::UserStore;
 use crate::{SystemClock, Timer};
 
@@ -268,17 +269,23 @@ pub fn handle(method: String, url: String, lines: String) -> JsValue {
             Ok(parts) => parts,
             Err(e) => return reply_to_error(&e),
         };
+        // The URI the chain saw also says where a forward goes: parsed once (a clone of a
+        // parsed `Uri` only counts references).
+        let uri = parts.uri.clone();
         let outcome = stock.chain.handle_parts(parts).await;
         if let Outcome::Respond { error, .. } = &outcome {
             log(error);
         }
         let settings = &stock.settings;
-        framed(&Reply::new(
+        let target = match settings.origin_url.as_deref() {
+            Some(origin) => origin_url(origin, uri.path_and_query().map_or("/", |p| p.as_str())),
+            None => url,
+        };
+        framed(&Reply::with_target(
             outcome,
-            &url,
+            target,
             request.cookie.as_deref(),
             &settings.upstream,
-            settings.origin_url.as_deref(),
         ))
     })
 }
