@@ -4,7 +4,7 @@
 //! its reply is a string at once, and KV is not touched.
 #![cfg(all(target_arch = "wasm32", feature = "stock-worker"))]
 
-use remote_user_filter::edge::wire::Plan;
+use remote_user_filter::edge::wire::{Plan, UNFRAMED_REPLY};
 use remote_user_filter::edge::worker::{configure, handle, settle};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -110,6 +110,19 @@ async fn login_is_a_promise_then_the_session_is_answered_at_once() {
     );
     assert!(reply.ends_with("\n\nG"), "{reply}");
     assert_eq!(kv_calls(&env), kv_after_login, "no KV call");
+
+    // A field that would break the reply's framing (here a `Cookie` char no JS byte string
+    // holds, which only a hand-called `handle` can send) is answered with a plain 500, never
+    // half-framed.
+    let lines = format!(
+        "cookie\tother=\u{100}; {cookie}\n\
+         cf-access-authenticated-user-email\tann@example.com\n{SECRET_LINE}"
+    );
+    let unframed = handle("GET".into(), "https://app.test/".into(), lines);
+    let reply = unframed
+        .as_string()
+        .expect("a valid session is answered at once");
+    assert_eq!(reply, UNFRAMED_REPLY);
 
     let refused = handle("GET".into(), "https://app.test/".into(), String::new());
     let reply = refused.as_string().expect("a refusal needs no I/O");

@@ -47,7 +47,7 @@ use crate::config::StockSettings;
 use crate::edge::wire::{header_value, request_parts, CookieAction, ErrorResponse};
 use crate::edge::worker::{log, stock, Stock};
 use crate::error::{AuthError, ConfigError};
-use crate::upstream::{origin_url, path_and_query};
+use crate::upstream::origin_url;
 use crate::users::SessionUser;
 
 /// The stock chain of this isolate, built from the worker's `env` (`[vars]`, the
@@ -212,6 +212,9 @@ impl EdgeAuth {
     }
 
     async fn run(&self, parts: Parts, cookie: Option<String>) -> Result<Admitted, Answer> {
+        // The URI the chain saw also says where a forward goes (a clone of a parsed `Uri`
+        // only counts references).
+        let uri = parts.uri.clone();
         match self.stock.chain.handle_parts(parts).await {
             Outcome::Forward {
                 user,
@@ -222,6 +225,7 @@ impl EdgeAuth {
                 set_cookie,
                 gateway_headers,
                 cookie,
+                uri,
                 stock: Rc::clone(&self.stock),
             }),
             Outcome::Respond { error, set_cookie } => Err(Answer::error(&error, set_cookie)),
@@ -414,6 +418,8 @@ pub struct Admitted {
     gateway_headers: bool,
     /// The request's `Cookie` header as it came, to forward without our session cookie.
     cookie: Option<String>,
+    /// The request's URI as the chain read it: its path and query go on to the origin.
+    uri: http::Uri,
     stock: Rc<Stock>,
 }
 
@@ -539,8 +545,8 @@ impl Admitted {
     /// # }
     /// ```
     pub async fn forward(self, req: Request, origin: &str) -> worker::Result<Response> {
-        let url = req.inner().url();
-        let target = origin_url(origin, path_and_query(&url));
+        let path = self.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let target = origin_url(origin, path);
         // A copy: the incoming request's headers cannot change.
         let headers = req.headers().clone();
         let plan = &self.stock.plan;

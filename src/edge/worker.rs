@@ -31,9 +31,11 @@ use crate::chain::Outcome;
 use crate::config::{StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING};
 use crate::edge::wire::{log_line, Plan};
 #[cfg(feature = "stock-worker")]
-use crate::edge::wire::{read_request, request_parts, Reply};
+use crate::edge::wire::{read_request, request_parts, Reply, UNFRAMED_REPLY};
 use crate::error::{AuthError, ConfigError, StoreError};
 use crate::gateway::JwksSource;
+#[cfg(feature = "stock-worker")]
+use crate::upstream::origin_url;
 use crate::users::UserStore;
 use crate::{SystemClock, Timer};
 
@@ -273,15 +275,12 @@ pub fn handle(method: String, url: String, lines: String) -> JsValue {
     let Some(stock) = STOCK.with(|cell| cell.get().cloned()) else {
         // Only a hand-written entry that skips `configure` gets here.
         let body = "remote-user-filter: the JS entry called handle() before configure(env)\n";
-        return JsValue::from(
-            Reply::Respond {
-                status: 500,
-                set_cookie: None,
-                headers: vec![("Content-Type", "text/plain; charset=utf-8".into())],
-                body: body.into(),
-            }
-            .encode(),
-        );
+        return JsValue::from(framed(&Reply::Respond {
+            status: 500,
+            set_cookie: None,
+            headers: vec![("Content-Type", "text/plain; charset=utf-8".into())],
+            body: body.into(),
+        }));
     };
     settle(async move {
         let stock = match stock {
@@ -293,19 +292,24 @@ pub fn handle(method: String, url: String, lines: String) -> JsValue {
             Ok(parts) => parts,
             Err(e) => return reply_to_error(&e),
         };
+        // The URI the chain saw also says where a forward goes: parsed once (a clone of a
+        // parsed `Uri` only counts references).
+        let uri = parts.uri.clone();
         let outcome = stock.chain.handle_parts(parts).await;
         if let Outcome::Respond { error, .. } = &outcome {
             log(error);
         }
         let settings = &stock.settings;
-        Reply::new(
+        let target = match settings.origin_url.as_deref() {
+            Some(origin) => origin_url(origin, uri.path_and_query().map_or("/", |p| p.as_str())),
+            None => url,
+        };
+        framed(&Reply::with_target(
             outcome,
-            &url,
+            target,
             request.cookie.as_deref(),
             &settings.upstream,
-            settings.origin_url.as_deref(),
-        )
-        .encode()
+        ))
     })
 }
 
@@ -319,7 +323,18 @@ pub(crate) fn log(error: &AuthError) {
 #[cfg(feature = "stock-worker")]
 fn reply_to_error(error: &AuthError) -> String {
     log(error);
-    Reply::error(error, None).encode()
+    framed(&Reply::error(error, None))
+}
+
+#[cfg(feature = "stock-worker")]
+/// `reply` encoded for the entry or, if a field would break the framing (a bug: identity
+/// headers are percent-encoded, the rest is ours or the runtime's), a plain 500 and a log line
+/// naming the field.
+fn framed(reply: &Reply) -> String {
+    reply.encode().unwrap_or_else(|error| {
+        console_error!("remote-user-filter: internal error: {error}; answered 500");
+        UNFRAMED_REPLY.to_owned()
+    })
 }
 
 /// Run `decision` to its first await point here; if it finished, its string, else a

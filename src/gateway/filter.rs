@@ -411,46 +411,41 @@ impl GatewayJwtFilter {
 /// (`localhost`, 127.0.0.0/8, `[::1]`), parsed rather than matched by prefix
 /// (`http://localhost@evil.example` goes to evil.example); never with userinfo.
 ///
-/// The authority is split off by hand: `http::Uri` and `IpAddr` parsing cost the worker
-/// 10 KB for this one check, which runs once per isolate. What is accepted is narrow: a host
-/// of letters, digits, `.` and `-` (or `[::1]`), an optional numeric port.
+/// `http::Uri` splits the URL (scheme, authority, host, port), `Ipv4Addr` reads a loopback
+/// address. What is accepted of the host stays narrow, checked here: letters, digits, `.`
+/// and `-`, or `[::1]` spelled so.
 fn jwks_url_allowed(url: &str) -> bool {
-    let (https, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
-        (Some(rest), _) => (true, rest),
-        (None, Some(rest)) => (false, rest),
-        (None, None) => return false,
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return false;
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => match v6.split_once(']') {
-            Some((addr, port)) => (&authority[..addr.len() + 2], port),
-            None => return false,
-        },
-        None => match authority.split_once(':') {
-            Some((host, _)) => (host, &authority[host.len()..]),
-            None => (authority, ""),
-        },
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return false,
     };
-    let port_ok = port.is_empty()
-        || port.strip_prefix(':').is_some_and(|p| {
-            !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
-        });
+    let Some(authority) = uri.authority() else {
+        return false;
+    };
+    let host = authority.host();
+    // After the host only a port, a number that fits (userinfo would come before it).
+    let port_ok = match authority.as_str().strip_prefix(host) {
+        Some("") => true,
+        Some(_) => authority.port_u16().is_some(),
+        None => false,
+    };
+    if !port_ok {
+        return false;
+    }
     let name_ok = !host.is_empty()
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-    if !port_ok {
-        return false;
-    }
     if https {
         return name_ok || host == "[::1]";
     }
-    let octets: Vec<&str> = host.split('.').collect();
-    let loopback_v4 = octets.len() == 4
-        && octets[0] == "127"
-        && octets
-            .iter()
-            .all(|o| !o.is_empty() && o.len() <= 3 && o.parse::<u8>().is_ok());
+    let loopback_v4 = host
+        .parse::<std::net::Ipv4Addr>()
+        .is_ok_and(|ip| ip.is_loopback());
     host.eq_ignore_ascii_case("localhost") || host == "[::1]" || loopback_v4
 }
 
@@ -620,5 +615,42 @@ impl Filter for SharedSecretFilter {
         } else {
             Err(AuthError::NotFromGateway)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jwks_url_allowed;
+
+    /// Where `http::Uri` reads a URL differently from the split by hand it replaced (the
+    /// cases both read alike are in tests/config_check.rs).
+    #[test]
+    fn jwks_urls_the_uri_parser_reads_differently() {
+        let cases = [
+            // The scheme is case-insensitive (before: refused).
+            ("HTTPS://keys.example.com/certs", true),
+            ("Http://localhost:8787/certs", true),
+            // A port must fit in 16 bits (before: any five digits).
+            ("http://127.0.0.1:99999/certs", false),
+            // An IPv4 address in the four decimal parts `Ipv4Addr` reads, with no leading zero
+            // (before: `127.0.0.01` passed).
+            ("http://127.0.0.01/certs", false),
+            ("http://127.255.255.254/certs", true),
+            // The path and query must be a URI's (before: not looked at).
+            ("https://keys.example.com/a b", false),
+            ("https://keys.example.com/?<x>", false),
+            // As before.
+            ("http://127.0.0.1:65535/certs", true),
+            ("https://@keys.example.com/certs", false),
+            ("https://keys.example.com:/certs", false),
+            ("https://keys_example.com/certs", false),
+            ("https://keys.example.com?x#y", true),
+            ("https://keys.example.com", true),
+        ];
+        let wrong: Vec<_> = cases
+            .iter()
+            .filter(|(url, allowed)| jwks_url_allowed(url) != *allowed)
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:?}");
     }
 }
