@@ -526,8 +526,9 @@ impl Admitted {
         Ok(response)
     }
 
-    /// Hand `req` on to `origin` (e.g. `https://app.internal.example`; the request's path
-    /// and query are kept) as the stock worker forwards to `ORIGIN_URL`: the client's
+    /// Hand `req` (the request [`EdgeAuth::decide`] read) on to `origin` (e.g.
+    /// `https://app.internal.example`; the path and query the chain read are kept) as the
+    /// stock worker forwards to `ORIGIN_URL`: the client's
     /// copies of the identity headers and of the gateway secret removed in every spelling,
     /// the gateway's own identity and assertion headers passed on only as spelled and only
     /// when they named this user, our session cookie removed, the
