@@ -44,7 +44,7 @@
 // and is answered with a fresh login and Set-Cookie). And the ruf workloads' `/decision` rows
 // (plus ruf-header-cookiemiss/decision: a never-seen session cookie every call, 4,000 fresh
 // ones made by logins before each loop and cycled, the cookie's first sight): the shipped
-// glue's configure() once, then handle(url, lines) in a loop with the lines the entry would
+// glue's configure() once, then handle(method, url, lines) in a loop with the lines the entry would
 // pass, no Request, Headers or fetch: the wasm decision alone, in workerd's V8 (quiet: ±1 µs).
 // Before the rounds, each contender's loop is checked: every response 200 with the expected
 // user at the origin stand-in, Set-Cookie and JWKS fetches only where expected.
@@ -168,7 +168,7 @@ export function driver(target) {
 }
 `;
 
-// The decision driver: the shipped glue's `configure` once, then `handle(url, lines)` N times,
+// The decision driver: the shipped glue's `configure` once, then `handle(method, url, lines)` N times,
 // exactly the strings the entry would pass (bench/wasm-call.mjs does the same in Node).
 const DECISION = `${STATE}
 let configured = false;
@@ -195,7 +195,7 @@ export default {
       }
       for (let i = 0; i < n; i++) {
         const lines = tokens.length ? spec.lines + spec.tokenHeader.toLowerCase() + "\\t" + tokens[(next + i) % tokens.length] + "\\n" : spec.lines;
-        let reply = handle(spec.url, lines);
+        let reply = handle.length === 3 ? handle("GET", spec.url, lines) : handle(spec.url, lines);
         if (typeof reply !== "string") reply = await reply;
         const [kind, , cookie] = reply.split("\\n", 3);
         if (kind === "F") forwarded += 1;

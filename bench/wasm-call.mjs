@@ -69,7 +69,7 @@ const lines = (h) => Object.entries(h).map(([k, v]) => `${k.toLowerCase()}\t${v}
 const cookieOf = (reply) => /^F\n[^\n]*\n([^;\n]+)/.exec(reply)?.[1];
 
 async function call(wasm, ls) {
-  let r = wasm.handle(URL_, ls);
+  let r = wasm.handle.length === 3 ? wasm.handle("GET", URL_, ls) : wasm.handle(URL_, ls);
   if (typeof r !== "string") r = await r;
   if (!r.startsWith("F\n")) throw new Error(`unexpected reply: ${r}`);
   return r;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test, layer by layer: lint, native (core + doc examples), wasm32 in Node
-# (wasm-bindgen-test), then end-to-end against the built worker in real workerd.
+# (wasm-bindgen-test), then end-to-end against the built workers (the stock one and the
+# workers-rs example, examples/hello) in real workerd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WRANGLER_SEND_METRICS=false
@@ -10,10 +11,16 @@ step "format and lints (native and wasm32)"
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --target wasm32-unknown-unknown -- -D warnings
+# A workers-rs worker of your own builds the library without `stock-worker`.
+cargo clippy --lib --no-default-features --target wasm32-unknown-unknown -- -D warnings
+cargo fmt --manifest-path examples/hello/Cargo.toml -- --check
+cargo clippy --locked --manifest-path examples/hello/Cargo.toml --target wasm32-unknown-unknown \
+  --target-dir target/example -- -D warnings
 step "layer 1: native cargo test"
 cargo test
 step "layer 2: wasm-bindgen-test in Node"
 cargo test --target wasm32-unknown-unknown
 step "layer 3: end-to-end in workerd (Miniflare)"
 bash scripts/build.sh
+bash scripts/build-example.sh
 bash scripts/node.sh --test --test-concurrency=1 tests/e2e/*.test.mjs

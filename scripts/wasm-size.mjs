@@ -1,12 +1,14 @@
 // Size and start-up of the built worker (build/index_bg.wasm): raw and gzip bytes against
 // Workers' limits (3 MB free / 10 MB paid, compressed), and module compile + instantiate time
 // in V8 (Node), median of 30. Imports are stubbed: instantiation runs no worker code.
-// Usage: bash scripts/node.sh scripts/wasm-size.mjs
+// Usage: bash scripts/node.sh scripts/wasm-size.mjs [path/to/index_bg.wasm]
+// (e.g. examples/hello/build/index_bg.wasm for the workers-rs example).
 import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { performance } from "node:perf_hooks";
 
-const bytes = readFileSync(new URL("../build/index_bg.wasm", import.meta.url));
+const path = process.argv[2] ?? new URL("../build/index_bg.wasm", import.meta.url);
+const bytes = readFileSync(path);
 const gzip = gzipSync(bytes, { level: 9 }).length;
 const stubs = (module) => {
   const imports = {};

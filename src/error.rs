@@ -286,6 +286,10 @@ pub enum AuthError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The request itself is malformed (a URL the http crate cannot read even with its
+    /// stray characters percent-encoded).
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
     /// No identity was presented and anonymous requests are denied.
     #[error("authentication required: no identity was presented")]
     MissingIdentity,
@@ -295,7 +299,7 @@ pub enum AuthError {
     Rejected,
     /// The gateway's signed assertion is missing something, forged, stale or foreign.
     #[error("invalid gateway assertion: {0}")]
-    InvalidAssertion(#[from] crate::gateway::AssertionError),
+    InvalidAssertion(#[from] AssertionError),
     /// The plain identity header names someone other than the signed assertion.
     #[error("forbidden: the identity header does not match the signed assertion")]
     IdentityMismatch,
@@ -322,7 +326,7 @@ impl AuthError {
     /// ```
     pub fn status(&self) -> u16 {
         match self {
-            AuthError::BadIdentityHeader { .. } => 400,
+            AuthError::BadIdentityHeader { .. } | AuthError::BadRequest(_) => 400,
             AuthError::MissingIdentity | AuthError::InvalidAssertion(_) => 401,
             AuthError::NotFromGateway => 401,
             AuthError::Rejected | AuthError::IdentityMismatch => 403,
@@ -414,4 +418,56 @@ impl From<StoreError> for BackendError {
     fn from(e: StoreError) -> Self {
         BackendError::Unavailable(e.0)
     }
+}
+
+/// Why an assertion was refused (401). `Display` is safe to send: no token content.
+///
+/// ```
+/// use remote_user_filter::AssertionError;
+/// assert_eq!(AssertionError::Expired.to_string(), "the assertion has expired");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AssertionError {
+    /// Not a compact JWS, or a segment that does not decode.
+    #[error("the assertion is malformed: {0}")]
+    Malformed(&'static str),
+    /// Longer than [`MAX_ASSERTION_LEN`](crate::MAX_ASSERTION_LEN).
+    #[error("the assertion is {len} bytes, more than the {max} accepted")]
+    TooLong {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The header names an algorithm this gateway does not use.
+    #[error("the assertion's algorithm `{0}` is not the one this gateway signs with")]
+    UnsupportedAlgorithm(String),
+    /// No key with the assertion's `kid` (after a refetch, where one was allowed).
+    #[error("the assertion is signed by an unknown key")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("the assertion's signature is not valid")]
+    BadSignature,
+    /// `exp` is past (beyond the leeway), or missing.
+    #[error("the assertion has expired")]
+    Expired,
+    /// `nbf` or `iat` is in the future (beyond the leeway).
+    #[error("the assertion is not valid yet")]
+    NotYetValid,
+    /// `iss` is not the gateway's.
+    #[error("the assertion was issued by someone else")]
+    WrongIssuer,
+    /// `aud` holds none of the configured audiences.
+    #[error("the assertion is for another application")]
+    WrongAudience,
+    /// No identity claim (`email`).
+    #[error("the assertion names no user")]
+    NoIdentity,
+    /// A service token, and service tokens are not allowed.
+    #[error("service tokens are not allowed here")]
+    ServiceToken,
+    /// The assertion header was sent more than once.
+    #[error("the assertion was sent more than once")]
+    Duplicate,
 }

@@ -61,24 +61,27 @@ pub mod users;
 
 pub use async_trait::async_trait;
 pub use chain::{
-    AnonymousPolicy, AuthRequest, Filter, FilterChain, FilterChainBuilder, FilterKind, Outcome,
-    Position,
+    AnonymousPolicy, AuthRequest, Filter, FilterChain, FilterChainBuilder, FilterKind,
+    GatewayAssertion, Outcome, Position,
 };
 #[cfg(target_arch = "wasm32")]
 pub use clock::Timer;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{FilterName, StockChainBuilder, StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING};
+#[cfg(target_arch = "wasm32")]
+pub use edge::api::{Admitted, Answer, EdgeAuth};
 pub use error::{AuthError, BackendError, ConfigError, ConfigProblem, StoreError};
 pub use gateway::{
     parse_assertion, parse_jwks, Algorithm, AssertionError, Audience, Claims, ClaimsPolicy,
-    GatewayJwtFilter, GatewayJwtFilterBuilder, GatewayPreset, Jwk, JwksError, JwksSource, KeyCache,
-    KeyError, KeyFormatError, ParsedAssertion, PublicKey, RustCryptoVerifier, SharedSecretFilter,
-    SignatureVerifier, DEFAULT_KEY_TTL_SECS, MAX_ASSERTION_LEN, MAX_LEEWAY_SECS,
-    MIN_GATEWAY_SECRET_LEN, MIN_REFETCH_INTERVAL_SECS, MIN_RSA_BITS, TOKEN_CACHE_ENTRIES,
+    Gateway, GatewayJwtFilter, GatewayJwtFilterBuilder, GatewayPreset, Jwk, JwksError, JwksSource,
+    KeyCache, KeyError, KeyFormatError, ParsedAssertion, PublicKey, RustCryptoVerifier,
+    SharedSecretFilter, SignatureVerifier, DEFAULT_KEY_TTL_SECS, MAX_ASSERTION_LEN,
+    MAX_LEEWAY_SECS, MIN_GATEWAY_SECRET_LEN, MIN_REFETCH_INTERVAL_SECS, MIN_RSA_BITS,
+    TOKEN_CACHE_ENTRIES,
 };
 pub use remote_user::{
     PersistentRemoteUserFilter, RemoteUserFilter, RemoteUserFilterBuilder, DEFAULT_HEADER,
-    DEFAULT_RECHECK_SECS, DEFAULT_USER_CACHE_SECS, MAX_IDENTITY_LEN,
+    DEFAULT_RECHECK_SECS, DEFAULT_USER_CACHE_SECS,
 };
 pub use session::{
     login, logout, SessionFilter, SessionFilterBuilder, DEFAULT_COOKIE_NAME, DEFAULT_TTL_SECS,
@@ -87,8 +90,8 @@ pub use session::{
 pub use type_name::short_type_name;
 pub use upstream::{origin_url, path_and_query, strip_cookie, UpstreamHeaders};
 pub use users::{
-    AllowAllUsers, Authenticated, KvUserBackend, MemoryStore, SessionUser, User, UserBackend,
-    UserStore, DEFAULT_LAST_LOGIN_INTERVAL_SECS,
+    AllowAllUsers, Authenticated, BackendRequest, KvUserBackend, MemoryStore, SessionUser, User,
+    UserBackend, UserStore, DEFAULT_LAST_LOGIN_INTERVAL_SECS, MAX_IDENTITY_LEN,
 };
 
 /// The README's Rust example, compiled and run as a doc test.

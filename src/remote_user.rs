@@ -31,21 +31,17 @@ use std::rc::Rc;
 use async_trait::async_trait;
 use http::HeaderName;
 
-use crate::chain::AuthRequest;
-use crate::chain::{Filter, FilterKind, Position};
+use crate::chain::{AuthRequest, Filter, FilterKind, Position};
 use crate::error::{AuthError, BackendError, ConfigError, ConfigProblem};
 use crate::session::{login, logout, renew};
 use crate::support::bounded::BoundedMap;
 use crate::support::single_flight::SingleFlight;
-use crate::users::SessionUser;
-use crate::users::{Authenticated, UserBackend};
+use crate::users::{Authenticated, SessionUser, UserBackend, MAX_IDENTITY_LEN};
 
 /// The identity header Cloudflare Access sets.
 pub const DEFAULT_HEADER: &str = "Cf-Access-Authenticated-User-Email";
 /// The setting that names the identity header, named in configuration errors.
 pub(crate) const HEADER_SETTING: &str = "REMOTE_USER_HEADER";
-/// Longest identity accepted (an email address is at most 254 bytes).
-pub const MAX_IDENTITY_LEN: usize = 320;
 /// Default time a looked-up user is reused by an isolate: 60 s (`USER_CACHE_SECS`), the
 /// staleness Workers KV itself allows a read.
 pub const DEFAULT_USER_CACHE_SECS: u64 = 60;
@@ -337,7 +333,8 @@ impl RemoteUserFilter {
         if let Some(user) = req.user() {
             if user.username == username {
                 self.refresh(req).await?;
-                req.identity_confirmed = req.user().is_some();
+                let confirmed = req.user().is_some();
+                req.confirm_identity(confirmed);
                 return Ok(());
             }
             logout(req);
@@ -345,11 +342,11 @@ impl RemoteUserFilter {
         match self.lookup(req, &username, Some(&remote_user)).await? {
             Some(found) => {
                 login(req, found.user, self.backend.as_ref()).await?;
-                req.identity_confirmed = true;
+                req.confirm_identity(true);
                 Ok(())
             }
             None => {
-                req.rejected = true;
+                req.reject();
                 Ok(())
             }
         }
@@ -364,10 +361,11 @@ impl RemoteUserFilter {
             return Ok(found);
         }
         let backend = &self.backend;
+        let request = req.backend_request();
         let work = || async move {
             match remote_user {
-                Some(remote_user) => backend.authenticate(req, remote_user).await,
-                None => backend.find_or_create(req, username).await,
+                Some(remote_user) => backend.authenticate(&request, remote_user).await,
+                None => backend.find_or_create(&request, username).await,
             }
         };
         let guard = req.sleep(SHARED_WAIT_MS);
@@ -409,7 +407,7 @@ impl RemoteUserFilter {
             }
             None => {
                 logout(req);
-                req.rejected = true;
+                req.reject();
                 Ok(())
             }
         }

@@ -188,6 +188,35 @@ fn invalid_values() {
     }
 }
 
+/// ORIGIN_URL is read with `http::Uri`: what the check by prefix let through (no host, a
+/// control character) is refused now, a path prefix and a port still pass.
+#[test]
+fn origin_url_is_read_as_a_uri() {
+    let refused: Vec<&str> = [
+        "http://",
+        "https:///app",
+        "http://app\t.example",
+        "https://app.example/a\nb",
+        "https://app.example?",
+        "https://app.example/#x",
+        "https://app.example /x",
+        "ftp://app.example",
+        "app.example",
+    ]
+    .into_iter()
+    .filter(|url| stock(&[("ORIGIN_URL", url)], Some(SECRET)).is_ok())
+    .collect();
+    assert!(refused.is_empty(), "accepted: {refused:?}");
+    for url in [
+        "https://app.internal.example",
+        "http://127.0.0.1:8080/",
+        "https://app.internal.example/prefix",
+        "HTTPS://app.internal.example",
+    ] {
+        assert!(stock(&[("ORIGIN_URL", url)], Some(SECRET)).is_ok(), "{url}");
+    }
+}
+
 /// A user's own wrapper is named as itself, even when it hands `check` to the filter it wraps.
 struct CorpRemoteUser(RemoteUserFilter);
 

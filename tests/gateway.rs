@@ -10,7 +10,7 @@ use futures::executor::block_on;
 use futures::future::{join_all, FutureExt, Shared};
 use http::HeaderMap;
 use remote_user_filter::{
-    async_trait, Algorithm, AssertionError, AuthError, FilterChain, GatewayJwtFilter,
+    async_trait, Algorithm, AssertionError, AuthError, FilterChain, Gateway, GatewayJwtFilter,
     GatewayPreset, Jwk, JwksSource, KeyCache, KeyError, KeyFormatError, KvUserBackend, ManualClock,
     MemoryStore, Outcome, RemoteUserFilter, RustCryptoVerifier, SessionFilter, SharedSecretFilter,
     SignatureVerifier,
@@ -92,9 +92,9 @@ fn gate_with(
         calls: Cell::new(0),
     });
     let store = Rc::new(MemoryStore::new());
-    let header: &'static str = match preset.name {
-        "google_iap" => "x-goog-iap-jwt-assertion",
-        "pomerium" => "x-pomerium-jwt-assertion",
+    let header: &'static str = match preset.gateway {
+        Gateway::GoogleIap => "x-goog-iap-jwt-assertion",
+        Gateway::Pomerium => "x-pomerium-jwt-assertion",
         _ => "cf-access-jwt-assertion",
     };
     let jwt = tweak(

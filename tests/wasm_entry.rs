@@ -1,10 +1,10 @@
 //! The two exports the JS entry calls, on wasm32 in Node: `configure(env)` once, then
-//! `handle(url, lines)`. A login needs KV, so its reply comes as a `Promise` the JS event
+//! `handle(method, url, lines)`. A login needs KV, so its reply comes as a `Promise` the JS event
 //! loop drives (the async path end to end); a request with a valid session needs no I/O, so
 //! its reply is a string at once, and KV is not touched.
-#![cfg(target_arch = "wasm32")]
+#![cfg(all(target_arch = "wasm32", feature = "stock-worker"))]
 
-use remote_user_filter::edge::wire::Plan;
+use remote_user_filter::edge::wire::{Plan, UNFRAMED_REPLY};
 use remote_user_filter::edge::worker::{configure, handle, settle};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -79,7 +79,7 @@ async fn login_is_a_promise_then_the_session_is_answered_at_once() {
     assert_eq!(plan, expected.encode());
 
     let lines = format!("cf-access-authenticated-user-email\tann@example.com\n{SECRET_LINE}");
-    let first = handle("https://app.test/a?b=1".into(), lines.clone());
+    let first = handle("GET".into(), "https://app.test/a?b=1".into(), lines.clone());
     let promise: js_sys::Promise = first.dyn_into().expect("a login awaits KV");
     let reply = JsFuture::from(promise).await.unwrap().as_string().unwrap();
     let f = fields(&reply);
@@ -98,7 +98,7 @@ async fn login_is_a_promise_then_the_session_is_answered_at_once() {
 
     let cookie = f[2].split(';').next().unwrap();
     let lines = format!("cookie\tother=1; {cookie}\n{lines}");
-    let second = handle("https://app.test/next".into(), lines);
+    let second = handle("GET".into(), "https://app.test/next".into(), lines);
     let reply = second
         .as_string()
         .expect("a valid session is answered at once");
@@ -111,7 +111,20 @@ async fn login_is_a_promise_then_the_session_is_answered_at_once() {
     assert!(reply.ends_with("\n\nG"), "{reply}");
     assert_eq!(kv_calls(&env), kv_after_login, "no KV call");
 
-    let refused = handle("https://app.test/".into(), String::new());
+    // A field that would break the reply's framing (here a `Cookie` char no JS byte string
+    // holds, which only a hand-called `handle` can send) is answered with a plain 500, never
+    // half-framed.
+    let lines = format!(
+        "cookie\tother=\u{100}; {cookie}\n\
+         cf-access-authenticated-user-email\tann@example.com\n{SECRET_LINE}"
+    );
+    let unframed = handle("GET".into(), "https://app.test/".into(), lines);
+    let reply = unframed
+        .as_string()
+        .expect("a valid session is answered at once");
+    assert_eq!(reply, UNFRAMED_REPLY);
+
+    let refused = handle("GET".into(), "https://app.test/".into(), String::new());
     let reply = refused.as_string().expect("a refusal needs no I/O");
     assert!(reply.starts_with("R\n401\n"), "{reply}");
     assert!(

@@ -25,6 +25,7 @@
 use std::rc::Rc;
 
 use async_trait::async_trait;
+use http::request::Parts;
 use http::{HeaderMap, HeaderName};
 
 use crate::chain::AuthRequest;
@@ -392,17 +393,35 @@ impl FilterChain {
         self.headers_read.as_deref()
     }
 
-    /// Run every filter on a request with these headers and decide.
+    /// Run every filter on a `GET /` request with these headers and decide (see
+    /// [`handle_parts`](FilterChain::handle_parts) for filters that read the method or path).
     pub async fn handle(&self, headers: HeaderMap) -> Outcome {
         let mut req = AuthRequest::new(headers, self.clock.now_secs());
         self.run(&mut req).await
     }
 
+    /// Run every filter on a request (method, URI, headers) and decide.
+    ///
+    /// ```
+    /// use remote_user_filter::{FilterChain, Outcome, SessionFilter};
+    /// # futures::executor::block_on(async {
+    /// let chain = FilterChain::builder()
+    ///     .filter(SessionFilter::builder("a-32-byte-or-longer-session-secret!").build())
+    ///     .build()
+    ///     .unwrap();
+    /// let (parts, ()) = http::Request::post("https://app.example/admin").body(()).unwrap().into_parts();
+    /// // No session and no identity filter: refused.
+    /// assert!(matches!(chain.handle_parts(parts).await, Outcome::Respond { .. }));
+    /// # });
+    /// ```
+    pub async fn handle_parts(&self, parts: Parts) -> Outcome {
+        let mut req = AuthRequest::from_parts(parts, self.clock.now_secs());
+        self.run(&mut req).await
+    }
+
     /// Run every filter on `req` and decide; the warnings noted go to the sink.
     pub async fn run(&self, req: &mut AuthRequest) -> Outcome {
-        if req.clock.is_none() {
-            req.clock = Some(Rc::clone(&self.clock));
-        }
+        req.use_clock(&self.clock);
         let outcome = self.decide(req).await;
         if let Some(sink) = &self.on_warning {
             for line in req.warnings() {
@@ -425,9 +444,9 @@ impl FilterChain {
             }
         }
         let set_cookie = req.set_cookie().map(str::to_owned);
-        match (req.user.take(), self.anonymous) {
+        match (req.take_user(), self.anonymous) {
             (Some(user), _) => Outcome::Forward {
-                gateway_headers: req.identity_confirmed,
+                gateway_headers: req.identity_confirmed(),
                 user: Some(user),
                 set_cookie,
             },

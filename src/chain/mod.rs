@@ -10,4 +10,4 @@ pub(crate) use filter::WarningSink;
 pub use filter::{
     AnonymousPolicy, Filter, FilterChain, FilterChainBuilder, FilterKind, Outcome, Position,
 };
-pub use request::AuthRequest;
+pub use request::{AuthRequest, GatewayAssertion};

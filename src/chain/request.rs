@@ -1,4 +1,6 @@
-//! The per-request state the filters share: the incoming headers, the session, the user.
+//! The per-request state the filters share: the request as the http crate sees it (method,
+//! URI, headers), the time, the user, and typed state each filter keeps for itself in the
+//! request's [extensions](AuthRequest::extensions) (as tower and axum do).
 //!
 //! ```
 //! use http::HeaderMap;
@@ -11,17 +13,38 @@
 //! assert!(req.user().is_none());
 //! ```
 
+use std::any::{Any, TypeId};
 use std::rc::Rc;
 
 use futures::future::LocalBoxFuture;
-use http::HeaderMap;
+use http::request::Parts;
+use http::{Extensions, HeaderMap, Method, Uri};
 
 use crate::clock::Clock;
-use crate::session::SessionState;
-use crate::users::SessionUser;
+use crate::users::{BackendRequest, SessionUser};
+
+/// What a gateway's signed assertion said about the request, as a gateway-assertion filter
+/// ([`GatewayJwtFilter`](crate::GatewayJwtFilter)) found it.
+///
+/// ```
+/// use remote_user_filter::{AuthRequest, GatewayAssertion};
+/// let req = AuthRequest::new(http::HeaderMap::new(), 0);
+/// assert_eq!(req.gateway_assertion(), &GatewayAssertion::NotChecked);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GatewayAssertion {
+    /// No gateway-assertion filter ran: the identity header is taken as sent.
+    #[default]
+    NotChecked,
+    /// A gateway-assertion filter ran and the request carried no assertion.
+    Absent,
+    /// A gateway-assertion filter verified an assertion naming this identity.
+    Verified(String),
+}
 
 /// One request as the filters see it. Filters read it; only `login`/`logout` change who the
-/// user is.
+/// user is, and each piece of state is changed only by the module that owns it.
 ///
 /// ```
 /// use remote_user_filter::AuthRequest;
@@ -29,52 +52,144 @@ use crate::users::SessionUser;
 /// assert!(!req.is_authenticated());
 /// ```
 pub struct AuthRequest {
-    headers: HeaderMap,
+    parts: Parts,
     now: u64,
-    pub(crate) session: Option<SessionState>,
-    pub(crate) user: Option<SessionUser>,
-    pub(crate) rejected: bool,
-    /// Set by a gateway-assertion filter: `Some(None)` when it ran and found no assertion.
-    pub(crate) verified: Option<Option<String>>,
-    /// Set by a remote-user filter when the identity the gateway presented on this request
-    /// names the user the request is forwarded as.
-    pub(crate) identity_confirmed: bool,
+    user: Option<SessionUser>,
+    rejected: bool,
+    assertion: GatewayAssertion,
+    identity_confirmed: bool,
+    set_cookie: Option<String>,
+    state: Vec<(TypeId, Box<dyn Any>)>,
     warnings: Vec<String>,
-    /// The chain's clock, for timers (set by [`FilterChain::run`](crate::FilterChain::run)).
-    pub(crate) clock: Option<Rc<dyn Clock>>,
+    clock: Option<Rc<dyn Clock>>,
 }
 
 impl std::fmt::Debug for AuthRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthRequest")
-            .field("headers", &self.headers)
+            .field("method", &self.parts.method)
+            .field("uri", &self.parts.uri)
+            .field("headers", &self.parts.headers)
             .field("now", &self.now)
-            .field("session", &self.session)
             .field("user", &self.user)
             .field("rejected", &self.rejected)
+            .field("assertion", &self.assertion)
             .finish_non_exhaustive()
     }
 }
 
 impl AuthRequest {
-    /// A request with these headers, seen at `now` (seconds since the epoch).
+    /// A `GET /` request with these headers, seen at `now` (seconds since the epoch).
     pub fn new(headers: HeaderMap, now: u64) -> Self {
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.headers = headers;
+        Self::from_parts(parts, now)
+    }
+
+    /// The request `parts` (method, URI, headers, extensions), seen at `now`.
+    ///
+    /// ```
+    /// let (parts, _body) = http::Request::post("/admin/users?x=1").body(()).unwrap().into_parts();
+    /// let req = remote_user_filter::AuthRequest::from_parts(parts, 0);
+    /// assert_eq!(req.method(), http::Method::POST);
+    /// assert_eq!(req.path(), "/admin/users");
+    /// ```
+    pub fn from_parts(parts: Parts, now: u64) -> Self {
         Self {
-            headers,
+            parts,
             now,
-            session: None,
             user: None,
             rejected: false,
-            verified: None,
+            assertion: GatewayAssertion::NotChecked,
             identity_confirmed: false,
+            set_cookie: None,
+            state: Vec::new(),
             warnings: Vec::new(),
             clock: None,
         }
     }
 
+    /// The request as the http crate sees it.
+    pub fn parts(&self) -> &Parts {
+        &self.parts
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.parts.method
+    }
+
+    /// The request URI (in the worker, the full URL the client asked for).
+    pub fn uri(&self) -> &Uri {
+        &self.parts.uri
+    }
+
+    /// The URI's path (`/` when it has none).
+    pub fn path(&self) -> &str {
+        self.parts.uri.path()
+    }
+
     /// The request headers as sent.
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        &self.parts.headers
+    }
+
+    /// Typed per-request state filters keep for themselves, one value per type. A filter
+    /// keeps its state under a type private to its module, so no other filter can change it.
+    ///
+    /// ```
+    /// #[derive(Clone)]
+    /// struct Tenant(&'static str);
+    /// let mut req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), 0);
+    /// req.extensions_mut().insert(Tenant("acme"));
+    /// assert_eq!(req.extensions().get::<Tenant>().map(|t| t.0), Some("acme"));
+    /// ```
+    pub fn extensions(&self) -> &Extensions {
+        &self.parts.extensions
+    }
+
+    /// The per-request state, to change (see [`extensions`](AuthRequest::extensions)).
+    pub fn extensions_mut(&mut self) -> &mut Extensions {
+        &mut self.parts.extensions
+    }
+
+    /// A filter's own state for this request, by type: like
+    /// [`extensions`](AuthRequest::extensions), for values that stay on this thread (an
+    /// `Rc`, a `RefCell`), which is what a worker's are. A filter keeps its state under a
+    /// type private to its module, so only that module can read or change it.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// struct Seen(Rc<str>);
+    /// let mut req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), 0);
+    /// assert!(req.state::<Seen>().is_none());
+    /// req.insert_state(Seen("ann".into()));
+    /// assert_eq!(req.state::<Seen>().map(|s| &*s.0), Some("ann"));
+    /// ```
+    pub fn state<T: 'static>(&self) -> Option<&T> {
+        let id = TypeId::of::<T>();
+        self.state
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, value)| value.downcast_ref())
+    }
+
+    /// A filter's own state for this request, to change (see [`state`](AuthRequest::state)).
+    pub fn state_mut<T: 'static>(&mut self) -> Option<&mut T> {
+        let id = TypeId::of::<T>();
+        self.state
+            .iter_mut()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, value)| value.downcast_mut())
+    }
+
+    /// Keep `value` as this request's state of its type, replacing any kept before.
+    pub fn insert_state<T: 'static>(&mut self, value: T) {
+        let id = TypeId::of::<T>();
+        match self.state.iter_mut().find(|(t, _)| *t == id) {
+            Some((_, kept)) => *kept = Box::new(value),
+            None => self.state.push((id, Box::new(value))),
+        }
     }
 
     /// The value of header `name` (matched as HTTP does: case-insensitive, `_` is not `-`)
@@ -88,14 +203,22 @@ impl AuthRequest {
     /// assert_eq!(req.header_str("x_user"), None);
     /// ```
     pub fn header_str(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(name)
-            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        self.backend_request().header_str(name)
     }
 
     /// The time the request is handled at (seconds since the epoch).
     pub fn now(&self) -> u64 {
         self.now
+    }
+
+    /// What a [`UserBackend`](crate::UserBackend) is shown of this request.
+    ///
+    /// ```
+    /// let req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), 7);
+    /// assert_eq!(req.backend_request().now(), 7);
+    /// ```
+    pub fn backend_request(&self) -> BackendRequest<'_> {
+        BackendRequest::new(&self.parts, self.now)
     }
 
     /// The authenticated user, if any.
@@ -108,15 +231,77 @@ impl AuthRequest {
         self.user.is_some()
     }
 
+    /// Set or clear the user: [`login`](crate::login), [`logout`](crate::logout) and the
+    /// session filter only.
+    pub(crate) fn set_user(&mut self, user: Option<SessionUser>) {
+        self.user = user;
+    }
+
+    /// Take the user out, deciding the request.
+    pub(crate) fn take_user(&mut self) -> Option<SessionUser> {
+        self.user.take()
+    }
+
     /// Whether a presented identity was refused by the backend (a 403 rather than a 401).
     pub fn is_rejected(&self) -> bool {
         self.rejected
     }
 
+    /// Mark the presented identity as refused (a remote-user filter).
+    pub(crate) fn reject(&mut self) {
+        self.rejected = true;
+    }
+
+    /// What a gateway-assertion filter found.
+    pub fn gateway_assertion(&self) -> &GatewayAssertion {
+        &self.assertion
+    }
+
+    /// Record what a gateway-assertion filter found.
+    pub(crate) fn set_gateway_assertion(&mut self, assertion: GatewayAssertion) {
+        self.assertion = assertion;
+    }
+
     /// The identity a gateway-assertion filter verified: `Some(None)` when it ran and the
     /// request had no assertion, `None` when no such filter ran.
+    ///
+    /// ```
+    /// let req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), 0);
+    /// assert_eq!(req.verified_identity(), None);
+    /// ```
     pub fn verified_identity(&self) -> Option<Option<&str>> {
-        self.verified.as_ref().map(Option::as_deref)
+        match &self.assertion {
+            GatewayAssertion::NotChecked => None,
+            GatewayAssertion::Absent => Some(None),
+            GatewayAssertion::Verified(identity) => Some(Some(identity)),
+        }
+    }
+
+    /// Whether the identity the gateway presented on this request names the user it is
+    /// forwarded as (so the gateway's own headers may go on to the origin).
+    pub fn identity_confirmed(&self) -> bool {
+        self.identity_confirmed
+    }
+
+    /// Record whether the gateway's identity named the user (a remote-user filter).
+    pub(crate) fn confirm_identity(&mut self, confirmed: bool) {
+        self.identity_confirmed = confirmed;
+    }
+
+    /// The one `Set-Cookie` value to send with the response, if the session changed.
+    ///
+    /// ```
+    /// let req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), 0);
+    /// assert!(req.set_cookie().is_none());
+    /// ```
+    pub fn set_cookie(&self) -> Option<&str> {
+        self.set_cookie.as_deref()
+    }
+
+    /// Queue the response's one `Set-Cookie` (replacing any queued earlier): the session
+    /// module only.
+    pub(crate) fn queue_set_cookie(&mut self, cookie: String) {
+        self.set_cookie = Some(cookie);
     }
 
     /// Note something the operator should hear of but the request survives (a login stamp
@@ -138,13 +323,15 @@ impl AuthRequest {
         &self.warnings
     }
 
+    /// Use the chain's clock for timers, unless the request has one already.
+    pub(crate) fn use_clock(&mut self, clock: &Rc<dyn Clock>) {
+        if self.clock.is_none() {
+            self.clock = Some(Rc::clone(clock));
+        }
+    }
+
     /// A timer of `ms` milliseconds on the chain's clock ([`Clock::sleep`]), if it has timers.
     pub(crate) fn sleep(&self, ms: u64) -> Option<LocalBoxFuture<'static, ()>> {
         self.clock.as_ref()?.sleep(ms)
-    }
-
-    /// Whether a session filter has run for this request.
-    pub fn has_session(&self) -> bool {
-        self.session.is_some()
     }
 }

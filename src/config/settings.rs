@@ -215,8 +215,14 @@ impl StockSettings {
             None => None,
             Some(v) => {
                 let url = v.trim();
-                let ok = (url.starts_with("https://") || url.starts_with("http://"))
-                    && !url.contains(['?', '#', ' ']);
+                // Read as `http::Uri` reads it: a scheme, a host, no query (nor a fragment,
+                // which it would drop); a path prefix is kept.
+                let ok = !url.contains('#')
+                    && url.parse::<http::Uri>().is_ok_and(|uri| {
+                        matches!(uri.scheme_str(), Some("http" | "https"))
+                            && uri.host().is_some_and(|host| !host.is_empty())
+                            && uri.query().is_none()
+                    });
                 if !ok {
                     return Err(ConfigError::InvalidSetting {
                         setting: "ORIGIN_URL",

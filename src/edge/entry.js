@@ -1,5 +1,6 @@
-// The worker's entry point, the only JavaScript of remote-user-filter (scripts/build.sh
-// bundles it with the wasm-bindgen glue into build/index.js).
+// The worker's entry point: with src/edge/reply.js (the reply decoder), the only JavaScript of
+// remote-user-filter (scripts/build.sh bundles both with the wasm-bindgen glue into
+// build/index.js).
 //
 // Every decision is made in Rust (src/edge/worker.rs, src/edge/wire.rs). This file only moves strings
 // across the JS/wasm boundary, once each way per request, because each crossing costs more
@@ -8,6 +9,7 @@
 // fetch and Response.
 
 import { __wbg_reset_state, configure, handle } from "../../build/glue/index.js";
+import { decode, fold } from "./reply.js";
 
 /**
  * What configure() said, once per isolate (see `Plan` in src/edge/wire.rs): the headers to send in
@@ -93,14 +95,6 @@ function ready(env) {
   return plan;
 }
 
-/**
- * A header name as an origin that folds `_` into `-` (WSGI bridges, older gunicorn/Puma)
- * reads it. Names from `Headers` are already lower-case.
- */
-function fold(name) {
-  return name.includes("_") ? name.replaceAll("_", "-") : name;
-}
-
 /** The request headers the chain reads, as `name\tvalue` lines (no value holds a newline). */
 function headerLines(headers, read) {
   let lines = "";
@@ -113,31 +107,6 @@ function headerLines(headers, read) {
     if (value !== null) lines += `${name}\t${value}\n`;
   }
   return lines;
-}
-
-/**
- * Decode a reply (see `Reply::encode` in src/edge/wire.rs): kind, target or status, Set-Cookie,
- * Cookie action, `name\tvalue` lines up to an empty line, then the body (a forward's is `G`
- * when the gateway's own headers go on).
- */
-function decode(reply) {
-  let at = 0;
-  const line = () => {
-    const end = reply.indexOf("\n", at);
-    const text = reply.slice(at, end < 0 ? reply.length : end);
-    at = end < 0 ? reply.length : end + 1;
-    return text;
-  };
-  const kind = line();
-  const first = line();
-  const setCookie = line();
-  const cookie = line();
-  const headers = [];
-  for (let l = line(); l !== ""; l = line()) {
-    const tab = l.indexOf("\t");
-    headers.push([l.slice(0, tab), l.slice(tab + 1)]);
-  }
-  return { kind, first, setCookie, cookie, headers, body: reply.slice(at) };
 }
 
 function plainText(status, body, extra = []) {
@@ -198,7 +167,7 @@ export default {
     let p;
     try {
       p = ready(env);
-      reply = handle(request.url, headerLines(request.headers, p.read));
+      reply = handle(request.method, request.url, headerLines(request.headers, p.read));
       if (typeof reply !== "string") reply = await untilSettled(reply);
     } catch (error) {
       if (isTrap(error)) trap(error);

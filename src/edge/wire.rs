@@ -19,10 +19,11 @@
 //!
 //! let outcome = Outcome::Respond { error: AuthError::MissingIdentity, set_cookie: None };
 //! let reply = Reply::new(outcome, "https://app.example.com/x", None, &UpstreamHeaders::default(), None);
-//! assert!(reply.encode().starts_with("R\n401\n"));
+//! assert!(reply.encode().unwrap().starts_with("R\n401\n"));
 //! ```
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::chain::Outcome;
 use crate::config::{FilterName, StockSettings};
@@ -165,6 +166,31 @@ impl Plan {
         Self::new(read, &strip, &guard)
     }
 
+    /// Whether the client's header `name` goes on to the origin, as the JS entry decides it:
+    /// not if its folded name is a `strip` name; a `guard` header only in the spelling
+    /// configured and only when the reply says the gateway named the forwarded user
+    /// (`gateway_headers`); any other header, yes.
+    ///
+    /// ```
+    /// use remote_user_filter::edge::wire::Plan;
+    /// let plan = Plan::new(None, &["X-Remote-User"], &["X-Auth-Request-Email"]);
+    /// assert!(!plan.forwards("x_remote_user", true));
+    /// assert!(plan.forwards("x-auth-request-email", true));
+    /// assert!(!plan.forwards("x-auth-request-email", false));
+    /// assert!(!plan.forwards("x_auth_request_email", true));
+    /// assert!(plan.forwards("accept", false));
+    /// ```
+    pub fn forwards(&self, name: &str, gateway_headers: bool) -> bool {
+        let folded = fold(name);
+        if self.strip.contains(&folded) {
+            return false;
+        }
+        match self.guard.iter().find(|g| fold(g) == folded) {
+            Some(spelled) => gateway_headers && spelled.eq_ignore_ascii_case(name),
+            None => true,
+        }
+    }
+
     /// Three lines: the names to read, tab-separated (`*`: all), the names to strip, the
     /// names to guard.
     pub fn encode(&self) -> String {
@@ -217,20 +243,92 @@ pub fn read_request(lines: &str) -> WireRequest {
         if name == http::header::COOKIE {
             request.cookie = Some(value.to_owned());
         }
-        let value = if value.is_ascii() {
-            HeaderValue::from_str(value)
-        } else {
-            let bytes: Vec<u8> = value
-                .chars()
-                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-                .collect();
-            HeaderValue::from_bytes(&bytes)
-        };
-        if let Ok(value) = value {
+        if let Some(value) = header_value(value) {
             request.headers.append(name, value);
         }
     }
     request
+}
+
+/// A header value as JS holds it (a byte string: one char per byte) turned back into its
+/// bytes, so a UTF-8 identity arrives intact; `None` if it is not a valid header value.
+/// Both the JS entry's lines and the workers-rs API's `worker::Headers` go through here.
+pub(crate) fn header_value(value: &str) -> Option<HeaderValue> {
+    if value.is_ascii() {
+        HeaderValue::from_str(value).ok()
+    } else {
+        let bytes: Vec<u8> = value
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+            .collect();
+        HeaderValue::from_bytes(&bytes).ok()
+    }
+}
+
+/// The request as the http crate sees it: `method` and `url` as the runtime gave them, and
+/// the headers read in. A URL the http crate refuses (a WHATWG URL may keep characters
+/// such as a backtick that RFC 3986 does not allow) is read again with those characters
+/// percent-encoded, which changes no path a prefix rule compares; one still refused is a
+/// 400, never a guess. An unknown method is kept as an extension method.
+///
+/// ```
+/// use remote_user_filter::edge::wire::request_parts;
+/// let parts = request_parts("POST", "https://app.example/admin/x?y=1", http::HeaderMap::new()).unwrap();
+/// assert_eq!((parts.method.as_str(), parts.uri.path()), ("POST", "/admin/x"));
+/// let odd = request_parts("GET", "https://app.example/a`b", http::HeaderMap::new()).unwrap();
+/// assert_eq!(odd.uri.path(), "/a%60b");
+/// assert_eq!(request_parts("GET", "not a url", http::HeaderMap::new()).unwrap_err().status(), 400);
+/// ```
+pub fn request_parts(
+    method: &str,
+    url: &str,
+    headers: HeaderMap,
+) -> Result<http::request::Parts, AuthError> {
+    let uri = match url.parse::<http::Uri>() {
+        Ok(uri) => uri,
+        Err(_) => encode_stray(url)
+            .parse::<http::Uri>()
+            .map_err(|_| AuthError::BadRequest("the request URL cannot be read"))?,
+    };
+    let method = http::Method::from_bytes(method.as_bytes())
+        .map_err(|_| AuthError::BadRequest("the request method cannot be read"))?;
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = method;
+    parts.uri = uri;
+    parts.headers = headers;
+    Ok(parts)
+}
+
+/// Every byte RFC 3986 does not allow in a URI, for [`encode_stray`]: all but letters,
+/// digits and `-._~:/?#[]@!$&'()*+,;=%` (`%` is kept: the URL is already encoded).
+const STRAY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b':')
+    .remove(b'/')
+    .remove(b'?')
+    .remove(b'#')
+    .remove(b'[')
+    .remove(b']')
+    .remove(b'@')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b'%');
+
+/// `url` with every byte RFC 3986 does not allow percent-encoded (`%` itself is kept).
+fn encode_stray(url: &str) -> String {
+    utf8_percent_encode(url, STRAY).to_string()
 }
 
 /// What the forwarded request's `Cookie` header becomes once our session cookie is removed.
@@ -274,12 +372,12 @@ impl CookieAction {
 /// let user = SessionUser { username: "ann".into(), email: None, groups: vec![], backend: "KvUserBackend".into() };
 /// let outcome = Outcome::Forward { user: Some(user.clone()), set_cookie: Some("s=1".into()), gateway_headers: false };
 /// let reply = Reply::new(outcome, "https://app.example.com/a?b", None, &UpstreamHeaders::default(), Some("http://origin"));
-/// assert_eq!(reply.encode(), "F\nhttp://origin/a?b\ns=1\n\nx-remote-user\tann\n\n");
+/// assert_eq!(reply.encode().as_deref(), Ok("F\nhttp://origin/a?b\ns=1\n\nx-remote-user\tann\n\n"));
 ///
 /// // The gateway's own headers named ann on this request: they go on (`G` after the headers).
 /// let outcome = Outcome::Forward { user: Some(user), set_cookie: None, gateway_headers: true };
 /// let reply = Reply::new(outcome, "https://app.example.com/", None, &UpstreamHeaders::default(), None);
-/// assert_eq!(reply.encode(), "F\nhttps://app.example.com/\n\n\nx-remote-user\tann\n\nG");
+/// assert_eq!(reply.encode().as_deref(), Ok("F\nhttps://app.example.com/\n\n\nx-remote-user\tann\n\nG"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
@@ -313,7 +411,10 @@ pub enum Reply {
 
 impl Reply {
     /// The reply for the chain's `outcome` on a request for `url` whose `Cookie` header is
-    /// `cookie`, forwarding to `origin` (`ORIGIN_URL`) when set, else to `url` itself.
+    /// `cookie`, forwarding to `origin` (`ORIGIN_URL`) when set, else to `url` itself. A URL
+    /// whose path and query `http::Uri` cannot read, even with its stray characters
+    /// percent-encoded (as [`request_parts`] reads it), is answered 400 rather than forwarded
+    /// to `origin`.
     pub fn new(
         outcome: Outcome,
         url: &str,
@@ -326,11 +427,54 @@ impl Reply {
                 user,
                 set_cookie,
                 gateway_headers,
-            } => Reply::Forward {
-                target: match origin {
-                    Some(origin) => origin_url(origin, path_and_query(url)),
+            } => {
+                let target = match origin {
+                    // Read as `request_parts` read it for the chain.
+                    Some(origin) => {
+                        match path_and_query(url).or_else(|| path_and_query(&encode_stray(url))) {
+                            Some(path) => origin_url(origin, &path),
+                            None => {
+                                let error = AuthError::BadRequest("the request URL cannot be read");
+                                return Reply::error(&error, set_cookie);
+                            }
+                        }
+                    }
                     None => url.to_owned(),
-                },
+                };
+                let outcome = Outcome::Forward {
+                    user,
+                    set_cookie,
+                    gateway_headers,
+                };
+                Self::with_target(outcome, target, cookie, upstream)
+            }
+            Outcome::Respond { error, set_cookie } => Reply::error(&error, set_cookie),
+        }
+    }
+
+    /// [`Reply::new`] for a host that has already worked out where a forward goes (the
+    /// worker reads the path from the URI it parsed for the chain, and so parses it once).
+    ///
+    /// ```
+    /// use remote_user_filter::edge::wire::Reply;
+    /// use remote_user_filter::{Outcome, UpstreamHeaders};
+    /// let outcome = Outcome::Forward { user: None, set_cookie: None, gateway_headers: false };
+    /// let reply = Reply::with_target(outcome, "http://origin/a".into(), None, &UpstreamHeaders::default());
+    /// assert!(matches!(reply, Reply::Forward { target, .. } if target == "http://origin/a"));
+    /// ```
+    pub fn with_target(
+        outcome: Outcome,
+        target: String,
+        cookie: Option<&str>,
+        upstream: &UpstreamHeaders,
+    ) -> Self {
+        match outcome {
+            Outcome::Forward {
+                user,
+                set_cookie,
+                gateway_headers,
+            } => Reply::Forward {
+                target,
                 set_cookie,
                 cookie: CookieAction::strip(cookie),
                 headers: user
@@ -352,13 +496,148 @@ impl Reply {
     /// `WWW-Authenticate` challenge on a 401.
     ///
     /// ```
-    /// use remote_user_filter::{wire::Reply, AuthError};
+    /// use remote_user_filter::{edge::wire::Reply, AuthError};
     /// let Reply::Respond { status, headers, body, .. } = Reply::error(&AuthError::Rejected, None) else { panic!() };
     /// assert_eq!(status, 403);
     /// assert!(headers.contains(&("Cache-Control", "no-store".to_string())));
     /// assert!(body.ends_with('\n'));
     /// ```
     pub fn error(error: &AuthError, set_cookie: Option<String>) -> Self {
+        let ErrorResponse {
+            status,
+            headers,
+            body,
+        } = ErrorResponse::new(error);
+        Reply::Respond {
+            status,
+            set_cookie,
+            headers,
+            body,
+        }
+    }
+
+    /// One string for the entry (its decoder is `decode` in `src/edge/reply.js`), lines
+    /// separated by `\n`: kind (`F`/`R`), target URL or status, `Set-Cookie` (empty: none),
+    /// the `Cookie` action (forward only: empty keep, `-` delete, `=value` set),
+    /// `name\tvalue` lines, an empty line, and the rest: for a respond, the body (it may span
+    /// lines); for a forward, `G` when the gateway's own headers go on ([`Plan::guard`],
+    /// exact spelling), else nothing (they are removed, the safe reading of a reply cut
+    /// short).
+    ///
+    /// A field the entry could not carry out as meant is refused, never sent half-framed:
+    /// a control character in the target; a header name that is not one (a tab, a line
+    /// break, empty); a header or `Set-Cookie` value that is not ASCII, holds a control
+    /// character other than tab or has whitespace at an end (the runtime's `Headers` would
+    /// trim it); a `Cookie` value with a line break, a NUL or a character a JS byte string
+    /// cannot hold. The worker answers [`UNFRAMED_REPLY`] instead. Identity headers never
+    /// hit this: [`UpstreamHeaders`] percent-encodes whatever would.
+    ///
+    /// ```
+    /// use remote_user_filter::edge::wire::{CookieAction, Reply, WireError};
+    ///
+    /// let reply = |name: &str, value: &str| Reply::Forward {
+    ///     target: "https://app.example.com/".into(),
+    ///     set_cookie: None,
+    ///     cookie: CookieAction::Keep,
+    ///     headers: vec![(name.into(), value.into())],
+    ///     gateway_headers: false,
+    /// };
+    /// assert!(reply("x-remote-user", "ann").encode().is_ok());
+    /// assert_eq!(reply("x-remote-user", "ann\nx-admin\t1").encode(), Err(WireError::HeaderValue("x-remote-user".into())));
+    /// assert_eq!(reply("x-remote\tuser", "ann").encode(), Err(WireError::HeaderName("x-remote\tuser".into())));
+    /// ```
+    pub fn encode(&self) -> Result<String, WireError> {
+        let mut out = String::with_capacity(256);
+        let set_cookie = match self {
+            Reply::Forward {
+                target, set_cookie, ..
+            } => {
+                if target.chars().any(|c| c.is_ascii_control()) {
+                    return Err(WireError::Target);
+                }
+                out.push_str("F\n");
+                out.push_str(target);
+                set_cookie
+            }
+            Reply::Respond {
+                status, set_cookie, ..
+            } => {
+                out.push_str("R\n");
+                out.push_str(&status.to_string());
+                set_cookie
+            }
+        };
+        out.push('\n');
+        if let Some(set_cookie) = set_cookie {
+            if set_cookie.is_empty() || !header_value_ok(set_cookie) {
+                return Err(WireError::SetCookie);
+            }
+            out.push_str(set_cookie);
+        }
+        out.push('\n');
+        if let Reply::Forward { cookie, .. } = self {
+            match cookie {
+                CookieAction::Keep => {}
+                CookieAction::Delete => out.push('-'),
+                CookieAction::Set(value) => {
+                    if !byte_string_ok(value) {
+                        return Err(WireError::Cookie);
+                    }
+                    out.push('=');
+                    out.push_str(value);
+                }
+            }
+        }
+        out.push('\n');
+        let mut push_header = |name: &str, value: &str| {
+            if HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(WireError::HeaderName(name.to_owned()));
+            }
+            if !header_value_ok(value) {
+                return Err(WireError::HeaderValue(name.to_owned()));
+            }
+            out.push_str(name);
+            out.push('\t');
+            out.push_str(value);
+            out.push('\n');
+            Ok(())
+        };
+        match self {
+            Reply::Forward { headers, .. } => {
+                for (name, value) in headers {
+                    push_header(name, value)?;
+                }
+            }
+            Reply::Respond { headers, .. } => {
+                for (name, value) in headers {
+                    push_header(name, value)?;
+                }
+            }
+        }
+        out.push('\n');
+        match self {
+            Reply::Forward {
+                gateway_headers: true,
+                ..
+            } => out.push('G'),
+            Reply::Forward { .. } => {}
+            Reply::Respond { body, .. } => out.push_str(body),
+        }
+        Ok(out)
+    }
+}
+
+/// The answer to `error` both worker paths give (the JS entry's [`Reply::error`] and the
+/// workers-rs API's `Answer`): its status, `no-store` plain text, a `WWW-Authenticate`
+/// challenge on a 401, and its message as the body (a configuration error's redacted).
+pub(crate) struct ErrorResponse {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) body: String,
+}
+
+impl ErrorResponse {
+    pub(crate) fn new(error: &AuthError) -> Self {
         let status = error.status();
         let mut headers = vec![
             ("Content-Type", "text/plain; charset=utf-8".to_owned()),
@@ -376,84 +655,92 @@ impl Reply {
             ),
             other => format!("{other}\n"),
         };
-        Reply::Respond {
+        Self {
             status,
-            set_cookie,
             headers,
             body,
         }
     }
-
-    /// One string for the entry, lines separated by `\n` (no header value holds one):
-    /// kind (`F`/`R`), target URL or status, `Set-Cookie` (empty: none), the `Cookie`
-    /// action (forward only: empty keep, `-` delete, `=value` set), `name\tvalue` lines, an
-    /// empty line, and the rest: for a respond, the body (it may span lines); for a forward,
-    /// `G` when the gateway's own headers go on ([`Plan::guard`], exact spelling), else
-    /// nothing (they are removed, the safe reading of a reply cut short).
-    pub fn encode(&self) -> String {
-        let mut out = String::with_capacity(256);
-        let (kind, first, set_cookie) = match self {
-            Reply::Forward {
-                target, set_cookie, ..
-            } => ('F', target.clone(), set_cookie),
-            Reply::Respond {
-                status, set_cookie, ..
-            } => ('R', status.to_string(), set_cookie),
-        };
-        out.push(kind);
-        out.push('\n');
-        out.push_str(&first);
-        out.push('\n');
-        out.push_str(set_cookie.as_deref().unwrap_or(""));
-        out.push('\n');
-        let push_header = |out: &mut String, name: &str, value: &str| {
-            out.push_str(name);
-            out.push('\t');
-            out.push_str(value);
-            out.push('\n');
-        };
-        match self {
-            Reply::Forward {
-                cookie,
-                headers,
-                gateway_headers,
-                ..
-            } => {
-                match cookie {
-                    CookieAction::Keep => {}
-                    CookieAction::Delete => out.push('-'),
-                    CookieAction::Set(value) => {
-                        out.push('=');
-                        out.push_str(value);
-                    }
-                }
-                out.push('\n');
-                for (name, value) in headers {
-                    push_header(&mut out, name, value);
-                }
-                out.push('\n');
-                if *gateway_headers {
-                    out.push('G');
-                }
-            }
-            Reply::Respond { headers, body, .. } => {
-                out.push('\n');
-                for (name, value) in headers {
-                    push_header(&mut out, name, value);
-                }
-                out.push('\n');
-                out.push_str(body);
-            }
-        }
-        out
-    }
 }
+
+/// Whether the runtime's `Headers` sets `value` byte for byte: visible ASCII, spaces and tabs
+/// inside (a JS string's chars above `~` would be sent as other bytes, or refused), nothing
+/// it trims at either end.
+fn header_value_ok(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+        && !value.starts_with([' ', '\t'])
+        && !value.ends_with([' ', '\t'])
+}
+
+/// Whether a header value the entry handed in (a JS byte string: one char per byte) can go
+/// back as it came: no line break or NUL, no char above U+00FF, nothing trimmed at the ends.
+fn byte_string_ok(value: &str) -> bool {
+    value
+        .chars()
+        .all(|c| u32::from(c) <= 0xff && !matches!(c, '\0' | '\r' | '\n'))
+        && !value.starts_with([' ', '\t'])
+        && !value.ends_with([' ', '\t'])
+}
+
+/// A reply field [`Reply::encode`] refuses: the entry could not carry it out as meant, and a
+/// line break in it would let the rest of the field pass for other lines of the reply.
+///
+/// ```
+/// use remote_user_filter::edge::wire::WireError;
+/// assert_eq!(WireError::Target.to_string(), "the target URL holds a control character");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// The URL to forward to holds a control character (the URL parser would drop or
+    /// refuse it).
+    #[error("the target URL holds a control character")]
+    Target,
+    /// The `Set-Cookie` value is empty, not ASCII, holds a control character other than tab
+    /// or has whitespace at an end.
+    #[error(
+        "the Set-Cookie value is empty, not ASCII, or holds a control character or \
+         whitespace at an end"
+    )]
+    SetCookie,
+    /// The forwarded `Cookie` value holds a line break, a NUL, a char above U+00FF, or
+    /// whitespace at an end.
+    #[error(
+        "the forwarded Cookie header holds a line break, a NUL, a character above U+00FF \
+         or whitespace at an end"
+    )]
+    Cookie,
+    /// Not a header name (empty, a tab, a line break, a separator, not ASCII).
+    #[error("{0:?} is not a header name")]
+    HeaderName(String),
+    /// The value of the named header is not ASCII, holds a control character other than tab
+    /// or has whitespace at an end.
+    #[error(
+        "the value of header `{0}` is not ASCII, or holds a control character or whitespace \
+         at an end"
+    )]
+    HeaderValue(String),
+}
+
+/// What the worker answers instead of a reply [`Reply::encode`] refused (the log says which
+/// field): a plain-text 500, not cached, framed by hand so that it cannot fail in turn.
+///
+/// ```
+/// use remote_user_filter::edge::wire::UNFRAMED_REPLY;
+/// assert!(UNFRAMED_REPLY.starts_with("R\n500\n"));
+/// ```
+pub const UNFRAMED_REPLY: &str = "R\n500\n\n\n\
+    Content-Type\ttext/plain; charset=utf-8\n\
+    Cache-Control\tno-store\n\n\
+    remote-user-filter: internal error: the reply could not be framed; the worker's log says why\n";
 
 /// The line to log for a response to `error`, if it is the operator's concern (a backend,
 /// key or configuration failure); a client's bad request is not logged. No secrets.
 ///
 /// ```
-/// use remote_user_filter::{wire::log_line, AuthError};
+/// use remote_user_filter::{edge::wire::log_line, AuthError};
 /// assert!(log_line(&AuthError::MissingIdentity).is_none());
 /// assert!(log_line(&AuthError::KeysUnavailable("no keys".into())).unwrap().contains("no keys"));
 /// ```
@@ -559,6 +846,45 @@ mod tests {
     }
 
     #[test]
+    fn forwards_drops_stripped_names_in_every_spelling_and_guarded_ones_unless_told() {
+        let plan = Plan::stock(
+            None,
+            &settings(&[
+                ("AUTH_FILTERS", "session,gateway_jwt,remote_user"),
+                ("GATEWAY", "pomerium"),
+                ("POMERIUM_HOST", "app.example.com"),
+            ]),
+        );
+        for gateway_headers in [false, true] {
+            for name in [
+                "x-remote-user",
+                "X_Remote_User",
+                "x-remote-user-email",
+                "x_remote_user_groups",
+                "x-gateway-secret",
+                "X_GATEWAY_SECRET",
+                "cf_access_authenticated_user_email",
+                "x_pomerium_jwt_assertion",
+            ] {
+                assert!(!plan.forwards(name, gateway_headers), "{name}");
+            }
+            assert!(plan.forwards("accept", gateway_headers));
+            assert!(plan.forwards("cookie", gateway_headers));
+            for name in [
+                "cf-access-authenticated-user-email",
+                "Cf-Access-Authenticated-User-Email",
+                "x-pomerium-jwt-assertion",
+            ] {
+                assert_eq!(
+                    plan.forwards(name, gateway_headers),
+                    gateway_headers,
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_forward_says_whether_the_gateway_headers_go_on() {
         let user = SessionUser {
             username: "ann".into(),
@@ -580,6 +906,7 @@ mod tests {
                 None,
             )
             .encode()
+            .unwrap()
         };
         assert_eq!(
             encode(true),
@@ -601,6 +928,204 @@ mod tests {
             &UpstreamHeaders::default(),
             None,
         );
-        assert_eq!(reply.encode(), "F\nhttps://a.example/\n\n\n\n");
+        assert_eq!(reply.encode().unwrap(), "F\nhttps://a.example/\n\n\n\n");
+    }
+
+    fn forward(target: &str, set_cookie: Option<&str>, cookie: CookieAction) -> Reply {
+        Reply::Forward {
+            target: target.into(),
+            set_cookie: set_cookie.map(Into::into),
+            cookie,
+            headers: vec![("x-remote-user".into(), "ann".into())],
+            gateway_headers: false,
+        }
+    }
+
+    fn with_header(name: &str, value: &str) -> Reply {
+        Reply::Forward {
+            target: "https://a.example/".into(),
+            set_cookie: None,
+            cookie: CookieAction::Keep,
+            headers: vec![(name.into(), value.into())],
+            gateway_headers: false,
+        }
+    }
+
+    #[test]
+    fn encode_refuses_a_target_or_cookie_that_would_break_the_framing() {
+        let keep = CookieAction::Keep;
+        for target in [
+            "https://a.example/\nx",
+            "https://a.example/\r",
+            "https://a\t.example/",
+            "\0",
+        ] {
+            assert_eq!(
+                forward(target, None, keep.clone()).encode(),
+                Err(WireError::Target),
+                "{target:?}"
+            );
+        }
+        assert!(
+            forward("https://b\u{fc}cher.example/?q=|{}", None, keep.clone())
+                .encode()
+                .is_ok()
+        );
+        for set_cookie in ["s=1\nx-admin\t1", "s=1\r", "s=\u{e9}", "", " s=1", "s=1\t"] {
+            assert_eq!(
+                forward("https://a.example/", Some(set_cookie), keep.clone()).encode(),
+                Err(WireError::SetCookie),
+                "{set_cookie:?}"
+            );
+        }
+        for cookie in ["a=1\nb=2", "a=1\r", "a=\0", "a=\u{100}", "a=1 "] {
+            let action = CookieAction::Set(cookie.into());
+            assert_eq!(
+                forward("https://a.example/", None, action).encode(),
+                Err(WireError::Cookie),
+                "{cookie:?}"
+            );
+        }
+        // A JS byte string's chars up to U+00FF are bytes the client sent: they go back.
+        let latin1 = CookieAction::Set("a=caf\u{e9}; b=\u{ff}".into());
+        let reply = forward("https://a.example/", None, latin1)
+            .encode()
+            .unwrap();
+        assert!(reply.contains("\n=a=caf\u{e9}; b=\u{ff}\n"), "{reply:?}");
+    }
+
+    #[test]
+    fn encode_refuses_a_header_that_would_break_the_framing() {
+        for name in [
+            "x-remote\tuser",
+            "x-remote-user\nx-admin",
+            "",
+            "x remote",
+            "x-\u{e9}",
+            "x:y",
+        ] {
+            assert_eq!(
+                with_header(name, "ann").encode(),
+                Err(WireError::HeaderName(name.into())),
+                "{name:?}"
+            );
+        }
+        for value in [
+            "ann\nx-admin\t1",
+            "ann\r",
+            "ann\0",
+            "Jos\u{e9}",
+            " ann",
+            "ann ",
+            "ann\t",
+            "\x7f",
+        ] {
+            assert_eq!(
+                with_header("x-remote-user", value).encode(),
+                Err(WireError::HeaderValue("x-remote-user".into())),
+                "{value:?}"
+            );
+        }
+        for value in ["", "a b", "a\tb", "a%0Ab", "!~"] {
+            assert!(
+                with_header("x-remote-user", value).encode().is_ok(),
+                "{value:?}"
+            );
+        }
+        let respond = Reply::Respond {
+            status: 401,
+            set_cookie: None,
+            headers: vec![("WWW-Authenticate", "RemoteUser\nx".into())],
+            body: "b".into(),
+        };
+        assert_eq!(
+            respond.encode(),
+            Err(WireError::HeaderValue("WWW-Authenticate".into()))
+        );
+    }
+
+    #[test]
+    fn hostile_identities_are_percent_encoded_so_never_refused() {
+        let user = SessionUser {
+            username: " \tann\r\nx-admin\t1 ".into(),
+            email: Some("a\tb@ex\u{e4}mple.com\n".into()),
+            groups: vec![
+                String::new(),
+                "ops\tteam".into(),
+                "d\u{e9}v\r\n".into(),
+                " ".into(),
+            ],
+            backend: "KvUserBackend".into(),
+        };
+        let outcome = Outcome::Forward {
+            user: Some(user),
+            set_cookie: None,
+            gateway_headers: false,
+        };
+        let reply = Reply::new(
+            outcome,
+            "https://a.example/",
+            None,
+            &UpstreamHeaders::default(),
+            None,
+        );
+        let encoded = reply.encode().unwrap();
+        assert_eq!(
+            encoded,
+            "F\nhttps://a.example/\n\n\n\
+             x-remote-user\t%20%09ann%0D%0Ax-admin%091%20\n\
+             x-remote-user-email\ta%09b@ex%C3%A4mple.com%0A\n\
+             x-remote-user-groups\t,ops%09team,d%C3%A9v%0D%0A,%20\n\n"
+        );
+    }
+
+    #[test]
+    fn the_unframed_reply_is_a_well_framed_500() {
+        let reply = Reply::Respond {
+            status: 500,
+            set_cookie: None,
+            headers: vec![
+                ("Content-Type", "text/plain; charset=utf-8".into()),
+                ("Cache-Control", "no-store".into()),
+            ],
+            body: "remote-user-filter: internal error: the reply could not be framed; \
+                   the worker's log says why\n"
+                .into(),
+        };
+        assert_eq!(reply.encode().as_deref(), Ok(UNFRAMED_REPLY));
+    }
+
+    #[test]
+    fn a_url_with_no_path_uri_reads_is_answered_400_not_forwarded_elsewhere() {
+        let outcome = || Outcome::Forward {
+            user: None,
+            set_cookie: Some("s=1".into()),
+            gateway_headers: false,
+        };
+        let upstream = UpstreamHeaders::default();
+        let origin = Some("http://origin");
+        let long = format!("https://app.example/{}", "a".repeat(70_000));
+        for url in ["not a url", long.as_str()] {
+            let reply = Reply::new(outcome(), url, None, &upstream, origin);
+            let Reply::Respond {
+                status, set_cookie, ..
+            } = &reply
+            else {
+                panic!("{reply:?}")
+            };
+            assert_eq!((*status, set_cookie.as_deref()), (400, Some("s=1")));
+            assert!(reply.encode().is_ok());
+            // Without ORIGIN_URL the request goes on as routed.
+            let reply = Reply::new(outcome(), url, None, &upstream, None);
+            assert!(matches!(reply, Reply::Forward { target, .. } if target == url));
+        }
+        // Read with its stray characters percent-encoded, as `request_parts` read it.
+        let url = "https://app.example/a`b";
+        assert!(request_parts("GET", url, HeaderMap::new()).is_ok());
+        let reply = Reply::new(outcome(), url, None, &upstream, origin);
+        assert!(
+            matches!(&reply, Reply::Forward { target, .. } if target == "http://origin/a%60b"),
+            "{reply:?}"
+        );
     }
 }

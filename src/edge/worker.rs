@@ -1,7 +1,9 @@
-//! The Cloudflare Worker's wasm side: the two exports the JS entry (`src/entry.js`) calls,
-//! [`configure`] once per isolate and [`handle`] once per request, with the request and the
-//! answer passed as the strings of [`wire`](crate::wire); and the Workers KV store and key
-//! fetcher the stock chain uses. Only on wasm32.
+//! The Cloudflare Worker's wasm side: the two exports the JS entry (`src/edge/entry.js`)
+//! calls, `configure` once per isolate and `handle` once per request, with the request and
+//! the answer passed as the strings of [`wire`](crate::edge::wire) (with the default feature
+//! `stock-worker`); the stock chain built from `env` and checked once per isolate, which the
+//! workers-rs API ([`api`](crate::edge::api)) shares; and the Workers KV store and key fetcher
+//! that chain uses. Only on wasm32.
 //!
 //! ```no_run
 //! use remote_user_filter::edge::worker::WorkerKvStore;
@@ -18,15 +20,22 @@ use std::task::{Context as TaskContext, Poll, Waker};
 
 use async_trait::async_trait;
 use futures::future::{select, Either};
+#[cfg(feature = "stock-worker")]
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use worker::{console_error, console_warn, Env, Fetch, KvStore, Request};
 
-use crate::chain::{FilterChain, Outcome};
+use crate::chain::FilterChain;
+#[cfg(feature = "stock-worker")]
+use crate::chain::Outcome;
 use crate::config::{StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING};
-use crate::edge::wire::{log_line, read_request, Plan, Reply};
+use crate::edge::wire::{log_line, Plan};
+#[cfg(feature = "stock-worker")]
+use crate::edge::wire::{read_request, request_parts, Reply, UNFRAMED_REPLY};
 use crate::error::{AuthError, ConfigError, StoreError};
 use crate::gateway::JwksSource;
+#[cfg(feature = "stock-worker")]
+use crate::upstream::origin_url;
 use crate::users::UserStore;
 use crate::{SystemClock, Timer};
 
@@ -137,15 +146,24 @@ impl UserStore for WorkerKvStore {
     }
 }
 
-/// The checked stock chain and the settings it came from.
-struct Stock {
-    chain: FilterChain,
-    settings: StockSettings,
+/// The checked stock chain, the settings it came from and the forwarding plan they give:
+/// shared by the JS entry's exports and the workers-rs API ([`api`](crate::edge::api)).
+pub(crate) struct Stock {
+    pub(crate) chain: FilterChain,
+    pub(crate) settings: StockSettings,
+    pub(crate) plan: Plan,
 }
 
 thread_local! {
     /// Built (and so checked) once per isolate.
-    static STOCK: OnceCell<Rc<Result<Stock, ConfigError>>> = const { OnceCell::new() };
+    static STOCK: OnceCell<Result<Rc<Stock>, ConfigError>> = const { OnceCell::new() };
+}
+
+/// The stock chain built from `env` and checked, once per isolate: later calls reuse the
+/// first result, whichever path (the JS entry's `configure`, or
+/// [`EdgeAuth::from_env`](crate::edge::api::EdgeAuth::from_env)) asked first.
+pub(crate) fn stock(env: &Env) -> Result<Rc<Stock>, ConfigError> {
+    STOCK.with(|cell| cell.get_or_init(|| build_stock(env).map(Rc::new)).clone())
 }
 
 fn env_string(env: &Env, name: &str) -> Option<String> {
@@ -204,7 +222,12 @@ fn build_stock(env: &Env) -> Result<Stock, ConfigError> {
         .jwks(Rc::new(FetchJwks::new(settings.gateway.jwks_url.clone())))
         .on_warning(|line| console_warn!("remote-user-filter: {line}"))
         .build()?;
-    Ok(Stock { chain, settings })
+    let plan = Plan::stock(chain.headers_read(), &settings);
+    Ok(Stock {
+        chain,
+        settings,
+        plan,
+    })
 }
 
 /// Build and check the stock chain from `env` (once per isolate: later calls reuse the
@@ -219,79 +242,99 @@ fn build_stock(env: &Env) -> Result<Stock, ConfigError> {
 /// # let _ = (read, strip, guard);
 /// # }
 /// ```
+#[cfg(feature = "stock-worker")]
 #[wasm_bindgen(js_name = configure)]
 pub fn configure(env: Env) -> String {
-    let stock = STOCK.with(|cell| Rc::clone(cell.get_or_init(|| Rc::new(build_stock(&env)))));
-    match stock.as_ref() {
-        Ok(stock) => Plan::stock(stock.chain.headers_read(), &stock.settings),
+    match stock(&env) {
+        Ok(stock) => stock.plan.encode(),
         // Every request is answered 500: nothing is forwarded, so nothing to strip.
         Err(_) => Plan {
             read: Some(Vec::new()),
             strip: Vec::new(),
             guard: Vec::new(),
-        },
+        }
+        .encode(),
     }
-    .encode()
 }
 
-/// Decide one request: `url` and the plan's headers as `name\tvalue` lines in, an encoded
+/// Decide one request: its `method`, `url` and the plan's headers as `name\tvalue` lines in, an encoded
 /// [`Reply`] out. When the chain needs no I/O (a valid session, a cached assertion) the
 /// reply is a string at once; otherwise (KV, a key fetch, a signature check) a `Promise`
 /// of it.
 ///
 /// ```no_run
 /// use remote_user_filter::edge::worker::handle;
-/// let reply = handle("https://app.example.com/".into(), "x-gateway-secret\tsecret\n".into());
+/// let reply = handle("GET".into(), "https://app.example.com/".into(), "x-gateway-secret\tsecret\n".into());
 /// if let Some(reply) = reply.as_string() {
 ///     assert!(reply.starts_with('F') || reply.starts_with('R'));
 /// }
 /// ```
+#[cfg(feature = "stock-worker")]
 #[wasm_bindgen(js_name = handle)]
-pub fn handle(url: String, lines: String) -> JsValue {
+pub fn handle(method: String, url: String, lines: String) -> JsValue {
     let Some(stock) = STOCK.with(|cell| cell.get().cloned()) else {
         // Only a hand-written entry that skips `configure` gets here.
         let body = "remote-user-filter: the JS entry called handle() before configure(env)\n";
-        return JsValue::from(
-            Reply::Respond {
-                status: 500,
-                set_cookie: None,
-                headers: vec![("Content-Type", "text/plain; charset=utf-8".into())],
-                body: body.into(),
-            }
-            .encode(),
-        );
+        return JsValue::from(framed(&Reply::Respond {
+            status: 500,
+            set_cookie: None,
+            headers: vec![("Content-Type", "text/plain; charset=utf-8".into())],
+            body: body.into(),
+        }));
     };
     settle(async move {
-        let stock = match stock.as_ref() {
+        let stock = match stock {
             Ok(stock) => stock,
-            Err(e) => return reply_to_error(&AuthError::Config(e.clone())),
+            Err(e) => return reply_to_error(&AuthError::Config(e)),
         };
         let request = read_request(&lines);
-        let outcome = stock.chain.handle(request.headers).await;
+        let parts = match request_parts(&method, &url, request.headers) {
+            Ok(parts) => parts,
+            Err(e) => return reply_to_error(&e),
+        };
+        // The URI the chain saw also says where a forward goes: parsed once (a clone of a
+        // parsed `Uri` only counts references).
+        let uri = parts.uri.clone();
+        let outcome = stock.chain.handle_parts(parts).await;
         if let Outcome::Respond { error, .. } = &outcome {
             log(error);
         }
         let settings = &stock.settings;
-        Reply::new(
+        let target = match settings.origin_url.as_deref() {
+            Some(origin) => origin_url(origin, uri.path_and_query().map_or("/", |p| p.as_str())),
+            None => url,
+        };
+        framed(&Reply::with_target(
             outcome,
-            &url,
+            target,
             request.cookie.as_deref(),
             &settings.upstream,
-            settings.origin_url.as_deref(),
-        )
-        .encode()
+        ))
     })
 }
 
-fn log(error: &AuthError) {
+/// Log `error` as the stock worker does, if it is the operator's concern ([`log_line`]).
+pub(crate) fn log(error: &AuthError) {
     if let Some(line) = log_line(error) {
         console_error!("{line}");
     }
 }
 
+#[cfg(feature = "stock-worker")]
 fn reply_to_error(error: &AuthError) -> String {
     log(error);
-    Reply::error(error, None).encode()
+    framed(&Reply::error(error, None))
+}
+
+#[cfg(feature = "stock-worker")]
+/// `reply` encoded for the entry or, if a field would break the framing (a bug: identity
+/// headers are percent-encoded, the rest is ours or the runtime's), a plain 500 and a log line
+/// naming the field.
+fn framed(reply: &Reply) -> String {
+    reply.encode().unwrap_or_else(|error| {
+        console_error!("remote-user-filter: internal error: {error}; answered 500");
+        UNFRAMED_REPLY.to_owned()
+    })
 }
 
 /// Run `decision` to its first await point here; if it finished, its string, else a
@@ -320,7 +363,8 @@ pub fn settle(decision: impl Future<Output = String> + 'static) -> JsValue {
     }
 }
 
-/// The function the JS entry (`src/entry.js`) puts on `globalThis` to hear of a panic.
+/// The function the JS entry (`src/edge/entry.js`) puts on `globalThis` to hear of a panic.
+#[cfg(feature = "stock-worker")]
 const TRAP_HOOK: &str = "__remoteUserFilterTrap";
 
 /// Once per instance (and again after the entry re-instantiates a trapped one): log panics
@@ -336,6 +380,10 @@ const TRAP_HOOK: &str = "__remoteUserFilterTrap";
 /// The hook already installed is kept and called too: the `worker` crate's own start function
 /// installs one (it flags `globalThis.__worker_init_state.criticalError`), and which of the
 /// two runs first is not ours to decide.
+///
+/// Only with the `stock-worker` feature: a workers-rs worker of your own has the `worker`
+/// crate's hook and its shim's re-instantiation instead.
+#[cfg(feature = "stock-worker")]
 #[wasm_bindgen(start)]
 fn start() {
     let previous = std::panic::take_hook();
@@ -348,7 +396,10 @@ fn start() {
 
 /// Call the entry's trap function, if one is installed (the wasm-bindgen-test layer, which
 /// loads no entry, has none). Nothing here may panic: it runs inside the panic hook.
+#[cfg(feature = "stock-worker")]
 fn tell_entry_of_panic() {
+    use wasm_bindgen::JsCast;
+
     let Ok(hook) = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str(TRAP_HOOK)) else {
         return;
     };

@@ -19,6 +19,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
+pub use crate::error::AssertionError;
+
 /// Longest assertion accepted, before any decoding.
 pub const MAX_ASSERTION_LEN: usize = 16 * 1024;
 /// Longest `kid` accepted.
@@ -47,58 +49,6 @@ impl Algorithm {
             Algorithm::Es256 => "ES256",
         }
     }
-}
-
-/// Why an assertion was refused (401). `Display` is safe to send: no token content.
-///
-/// ```
-/// use remote_user_filter::AssertionError;
-/// assert_eq!(AssertionError::Expired.to_string(), "the assertion has expired");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AssertionError {
-    /// Not a compact JWS, or a segment that does not decode.
-    #[error("the assertion is malformed: {0}")]
-    Malformed(&'static str),
-    /// Longer than [`MAX_ASSERTION_LEN`].
-    #[error("the assertion is {len} bytes, more than the {max} accepted")]
-    TooLong {
-        /// Its length.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// The header names an algorithm this gateway does not use.
-    #[error("the assertion's algorithm `{0}` is not the one this gateway signs with")]
-    UnsupportedAlgorithm(String),
-    /// No key with the assertion's `kid` (after a refetch, where one was allowed).
-    #[error("the assertion is signed by an unknown key")]
-    UnknownKey,
-    /// The signature does not verify.
-    #[error("the assertion's signature is not valid")]
-    BadSignature,
-    /// `exp` is past (beyond the leeway), or missing.
-    #[error("the assertion has expired")]
-    Expired,
-    /// `nbf` or `iat` is in the future (beyond the leeway).
-    #[error("the assertion is not valid yet")]
-    NotYetValid,
-    /// `iss` is not the gateway's.
-    #[error("the assertion was issued by someone else")]
-    WrongIssuer,
-    /// `aud` holds none of the configured audiences.
-    #[error("the assertion is for another application")]
-    WrongAudience,
-    /// No identity claim (`email`).
-    #[error("the assertion names no user")]
-    NoIdentity,
-    /// A service token, and service tokens are not allowed.
-    #[error("service tokens are not allowed here")]
-    ServiceToken,
-    /// The assertion header was sent more than once.
-    #[error("the assertion was sent more than once")]
-    Duplicate,
 }
 
 /// A parsed, not yet verified, assertion.

@@ -27,12 +27,11 @@ use cookie::Cookie;
 use http::HeaderName;
 use subtle::ConstantTimeEq;
 
-use crate::chain::AuthRequest;
-use crate::chain::{Filter, FilterKind, Position};
+use super::assertion::{parse_assertion, Algorithm, AssertionError, ClaimsPolicy};
+use super::jwks::{JwksSource, KeyCache, KeyError};
+use super::verify::SignatureVerifier;
+use crate::chain::{AuthRequest, Filter, FilterKind, GatewayAssertion, Position};
 use crate::error::{AuthError, ConfigProblem};
-use crate::gateway::SignatureVerifier;
-use crate::gateway::{parse_assertion, Algorithm, AssertionError, ClaimsPolicy};
-use crate::gateway::{JwksSource, KeyCache, KeyError};
 use crate::support::bounded::BoundedMap;
 
 /// The most leeway a configuration may ask for.
@@ -42,6 +41,53 @@ pub const TOKEN_CACHE_ENTRIES: usize = 1024;
 /// Longer tokens are verified on every request, never remembered (real assertions are about
 /// 1 KiB): the cache keeps whole tokens, so this bounds its memory (4 MiB at most).
 const CACHED_TOKEN_MAX_LEN: usize = 4096;
+
+/// Which gateway signs the assertions: the preset's behaviour (its settings' names, its
+/// sign-out) is chosen by this, never by a name string.
+///
+/// ```
+/// use remote_user_filter::{Gateway, GatewayPreset};
+/// assert_eq!(GatewayPreset::pomerium("auth.example.com").gateway, Gateway::Pomerium);
+/// assert_eq!(Gateway::GoogleIap.name(), "google_iap");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Gateway {
+    /// Cloudflare Access.
+    CloudflareAccess,
+    /// Google Cloud Identity-Aware Proxy.
+    GoogleIap,
+    /// Pomerium.
+    Pomerium,
+}
+
+impl Gateway {
+    /// The name the `GATEWAY` setting uses for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Gateway::CloudflareAccess => "cloudflare_access",
+            Gateway::GoogleIap => "google_iap",
+            Gateway::Pomerium => "pomerium",
+        }
+    }
+
+    /// The settings that name its issuer and its audiences, for configuration errors.
+    fn settings(self) -> (&'static str, &'static str) {
+        match self {
+            Gateway::CloudflareAccess => ("ACCESS_TEAM_DOMAIN", "ACCESS_AUD"),
+            Gateway::GoogleIap => ("ACCESS_AUD", "ACCESS_AUD"),
+            Gateway::Pomerium => ("POMERIUM_HOST", "POMERIUM_HOST"),
+        }
+    }
+
+    /// An example issuer setting, for configuration errors.
+    fn example_issuer(self) -> &'static str {
+        match self {
+            Gateway::Pomerium => "auth.example.com",
+            Gateway::CloudflareAccess | Gateway::GoogleIap => "myteam.cloudflareaccess.com",
+        }
+    }
+}
 
 /// Which gateway, and so which header, algorithm, issuer and key set.
 ///
@@ -54,8 +100,8 @@ const CACHED_TOKEN_MAX_LEN: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GatewayPreset {
-    /// The preset's name (`cloudflare_access`, `google_iap`, `pomerium`).
-    pub name: &'static str,
+    /// The gateway it is for.
+    pub gateway: Gateway,
     /// The header carrying the assertion.
     pub header: String,
     /// The one algorithm accepted.
@@ -76,7 +122,7 @@ impl GatewayPreset {
             .trim_start_matches("https://")
             .trim_end_matches('/');
         Self {
-            name: "cloudflare_access",
+            gateway: Gateway::CloudflareAccess,
             header: "Cf-Access-Jwt-Assertion".into(),
             algorithm: Algorithm::Rs256,
             jwks_url: format!("https://{team}/cdn-cgi/access/certs"),
@@ -87,7 +133,7 @@ impl GatewayPreset {
     /// Google IAP: `x-goog-iap-jwt-assertion`, ES256, `iss` `https://cloud.google.com/iap`.
     pub fn google_iap(audiences: Vec<String>) -> Self {
         Self {
-            name: "google_iap",
+            gateway: Gateway::GoogleIap,
             header: "x-goog-iap-jwt-assertion".into(),
             algorithm: Algorithm::Es256,
             jwks_url: "https://www.gstatic.com/iap/verify/public_key-jwk".into(),
@@ -104,7 +150,7 @@ impl GatewayPreset {
             .trim_end_matches('/')
             .to_owned();
         Self {
-            name: "pomerium",
+            gateway: Gateway::Pomerium,
             header: "X-Pomerium-Jwt-Assertion".into(),
             algorithm: Algorithm::Es256,
             jwks_url: format!("https://{host}/.well-known/pomerium/jwks.json"),
@@ -365,46 +411,41 @@ impl GatewayJwtFilter {
 /// (`localhost`, 127.0.0.0/8, `[::1]`), parsed rather than matched by prefix
 /// (`http://localhost@evil.example` goes to evil.example); never with userinfo.
 ///
-/// The authority is split off by hand: `http::Uri` and `IpAddr` parsing cost the worker
-/// 10 KB for this one check, which runs once per isolate. What is accepted is narrow: a host
-/// of letters, digits, `.` and `-` (or `[::1]`), an optional numeric port.
+/// `http::Uri` splits the URL (scheme, authority, host, port), `Ipv4Addr` reads a loopback
+/// address. What is accepted of the host stays narrow, checked here: letters, digits, `.`
+/// and `-`, or `[::1]` spelled so.
 fn jwks_url_allowed(url: &str) -> bool {
-    let (https, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
-        (Some(rest), _) => (true, rest),
-        (None, Some(rest)) => (false, rest),
-        (None, None) => return false,
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return false;
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => match v6.split_once(']') {
-            Some((addr, port)) => (&authority[..addr.len() + 2], port),
-            None => return false,
-        },
-        None => match authority.split_once(':') {
-            Some((host, _)) => (host, &authority[host.len()..]),
-            None => (authority, ""),
-        },
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return false,
     };
-    let port_ok = port.is_empty()
-        || port.strip_prefix(':').is_some_and(|p| {
-            !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
-        });
+    let Some(authority) = uri.authority() else {
+        return false;
+    };
+    let host = authority.host();
+    // After the host only a port, a number that fits (userinfo would come before it).
+    let port_ok = match authority.as_str().strip_prefix(host) {
+        Some("") => true,
+        Some(_) => authority.port_u16().is_some(),
+        None => false,
+    };
+    if !port_ok {
+        return false;
+    }
     let name_ok = !host.is_empty()
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-    if !port_ok {
-        return false;
-    }
     if https {
         return name_ok || host == "[::1]";
     }
-    let octets: Vec<&str> = host.split('.').collect();
-    let loopback_v4 = octets.len() == 4
-        && octets[0] == "127"
-        && octets
-            .iter()
-            .all(|o| !o.is_empty() && o.len() <= 3 && o.parse::<u8>().is_ok());
+    let loopback_v4 = host
+        .parse::<std::net::Ipv4Addr>()
+        .is_ok_and(|ip| ip.is_loopback());
     host.eq_ignore_ascii_case("localhost") || host == "[::1]" || loopback_v4
 }
 
@@ -416,21 +457,14 @@ impl Filter for GatewayJwtFilter {
 
     fn check(&self, position: &Position<'_>) -> Result<(), ConfigProblem> {
         let policy = &self.preset.policy;
-        let (issuer_setting, aud_setting) = match self.preset.name {
-            "pomerium" => ("POMERIUM_HOST", "POMERIUM_HOST"),
-            "google_iap" => ("ACCESS_AUD", "ACCESS_AUD"),
-            _ => ("ACCESS_TEAM_DOMAIN", "ACCESS_AUD"),
-        };
+        let (issuer_setting, aud_setting) = self.preset.gateway.settings();
         let blank_issuer = policy.issuer.is_empty()
             || policy.issuer == "https://"
             || !policy.issuer.trim_start_matches("https://").contains('.');
         if blank_issuer {
             return Err(ConfigProblem::MissingSetting {
                 setting: issuer_setting,
-                example: match self.preset.name {
-                    "pomerium" => "auth.example.com",
-                    _ => "myteam.cloudflareaccess.com",
-                },
+                example: self.preset.gateway.example_issuer(),
             });
         }
         if policy.audiences.iter().all(|a| a.trim().is_empty()) {
@@ -477,7 +511,7 @@ impl Filter for GatewayJwtFilter {
 
     async fn call(&self, req: &mut AuthRequest) -> Result<(), AuthError> {
         let Some(token) = self.assertion(req)? else {
-            req.verified = Some(None);
+            req.set_gateway_assertion(GatewayAssertion::Absent);
             return Ok(());
         };
         let identity = self.verify(&token, req.now()).await?;
@@ -490,7 +524,7 @@ impl Filter for GatewayJwtFilter {
                 }
             }
         }
-        req.verified = Some(Some(identity.to_string()));
+        req.set_gateway_assertion(GatewayAssertion::Verified(identity.to_string()));
         Ok(())
     }
 }
@@ -581,5 +615,42 @@ impl Filter for SharedSecretFilter {
         } else {
             Err(AuthError::NotFromGateway)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jwks_url_allowed;
+
+    /// Where `http::Uri` reads a URL differently from the split by hand it replaced (the
+    /// cases both read alike are in tests/config_check.rs).
+    #[test]
+    fn jwks_urls_the_uri_parser_reads_differently() {
+        let cases = [
+            // The scheme is case-insensitive (before: refused).
+            ("HTTPS://keys.example.com/certs", true),
+            ("Http://localhost:8787/certs", true),
+            // A port must fit in 16 bits (before: any five digits).
+            ("http://127.0.0.1:99999/certs", false),
+            // An IPv4 address in the four decimal parts `Ipv4Addr` reads, with no leading zero
+            // (before: `127.0.0.01` passed).
+            ("http://127.0.0.01/certs", false),
+            ("http://127.255.255.254/certs", true),
+            // The path and query must be a URI's (before: not looked at).
+            ("https://keys.example.com/a b", false),
+            ("https://keys.example.com/?<x>", false),
+            // As before.
+            ("http://127.0.0.1:65535/certs", true),
+            ("https://@keys.example.com/certs", false),
+            ("https://keys.example.com:/certs", false),
+            ("https://keys_example.com/certs", false),
+            ("https://keys.example.com?x#y", true),
+            ("https://keys.example.com", true),
+        ];
+        let wrong: Vec<_> = cases
+            .iter()
+            .filter(|(url, allowed)| jwks_url_allowed(url) != *allowed)
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:?}");
     }
 }

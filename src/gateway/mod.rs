@@ -15,8 +15,8 @@ pub use assertion::{
     MAX_ASSERTION_LEN,
 };
 pub use filter::{
-    GatewayJwtFilter, GatewayJwtFilterBuilder, GatewayPreset, SharedSecretFilter, MAX_LEEWAY_SECS,
-    MIN_GATEWAY_SECRET_LEN, TOKEN_CACHE_ENTRIES,
+    Gateway, GatewayJwtFilter, GatewayJwtFilterBuilder, GatewayPreset, SharedSecretFilter,
+    MAX_LEEWAY_SECS, MIN_GATEWAY_SECRET_LEN, TOKEN_CACHE_ENTRIES,
 };
 pub use jwks::{
     parse_jwks, Jwk, JwksError, JwksSource, KeyCache, KeyError, PublicKey, DEFAULT_KEY_TTL_SECS,

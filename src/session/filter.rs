@@ -55,10 +55,9 @@ pub const SESSION_CACHE_ENTRIES: usize = 1024;
 
 /// The session as one request holds it: what arrived, and the one cookie to send back.
 #[derive(Debug)]
-pub(crate) struct SessionState {
+struct SessionState {
     config: Rc<SessionConfig>,
     session_id: Option<String>,
-    outgoing: Option<String>,
     /// When the session began (its expiry follows from it; a renewal keeps it).
     issued_at: u64,
     /// When the session's user was last checked against the backend.
@@ -399,34 +398,33 @@ impl Filter for SessionFilter {
             .filter(|c| c.name() == config.cookie_name)
             .find_map(|c| config.verify(c.value(), now));
         let profile_pending = found.as_mut().and_then(|f| config.resolve(f));
-        req.session = Some(SessionState {
+        req.insert_state(SessionState {
             config: Rc::clone(config),
             session_id: found.as_ref().map(|f| f.session_id.clone()),
-            outgoing: None,
             issued_at: found.as_ref().map_or(now, |f| f.issued_at),
             checked_at: found.as_ref().map_or(now, |f| f.checked_at),
             remote_user: found.as_ref().is_some_and(|f| f.remote_user),
             profile_pending,
         });
-        req.user = found.map(|f| f.user);
+        req.set_user(found.map(|f| f.user));
         Ok(())
     }
 }
 
 impl AuthRequest {
-    /// The one `Set-Cookie` value to send with the response, if the session changed.
+    /// Whether a session filter has run for this request.
     ///
     /// ```
     /// let req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), 0);
-    /// assert!(req.set_cookie().is_none());
+    /// assert!(!req.has_session());
     /// ```
-    pub fn set_cookie(&self) -> Option<&str> {
-        self.session.as_ref()?.outgoing.as_deref()
+    pub fn has_session(&self) -> bool {
+        self.state::<SessionState>().is_some()
     }
 
     /// The current session's id, if a session is established.
     pub fn session_id(&self) -> Option<&str> {
-        self.session.as_ref()?.session_id.as_deref()
+        self.state::<SessionState>()?.session_id.as_deref()
     }
 
     /// When the session's user was last checked against the backend: at login, or at the
@@ -437,7 +435,7 @@ impl AuthRequest {
     /// assert!(req.session_checked_at().is_none());
     /// ```
     pub fn session_checked_at(&self) -> Option<u64> {
-        let state = self.session.as_ref()?;
+        let state = self.state::<SessionState>()?;
         state.session_id.as_ref().map(|_| state.checked_at)
     }
 
@@ -449,8 +447,7 @@ impl AuthRequest {
     /// assert!(!req.session_is_remote_user());
     /// ```
     pub fn session_is_remote_user(&self) -> bool {
-        self.session
-            .as_ref()
+        self.state::<SessionState>()
             .is_some_and(|s| s.session_id.is_some() && s.remote_user)
     }
 
@@ -462,8 +459,7 @@ impl AuthRequest {
     /// assert!(!req.session_profile_pending());
     /// ```
     pub fn session_profile_pending(&self) -> bool {
-        self.session
-            .as_ref()
+        self.state::<SessionState>()
             .is_some_and(|s| s.profile_pending.is_some())
     }
 }
@@ -505,7 +501,7 @@ pub async fn login<B: UserBackend + ?Sized>(
     backend: &B,
 ) -> Result<(), AuthError> {
     let now = req.now();
-    let config = match req.session.as_ref() {
+    let config = match req.state::<SessionState>() {
         Some(state) => Rc::clone(&state.config),
         None => {
             return Err(AuthError::Config(ConfigError::filter(
@@ -519,15 +515,15 @@ pub async fn login<B: UserBackend + ?Sized>(
     let session_id = new_session_id()?;
     let session_user = SessionUser::from_user(&user, &backend.name());
     let cookie = config.issue(&session_user, &session_id, now, now)?;
-    if let Some(state) = req.session.as_mut() {
+    if let Some(state) = req.state_mut::<SessionState>() {
         state.session_id = Some(session_id);
-        state.outgoing = Some(cookie);
         state.issued_at = now;
         state.checked_at = now;
         state.remote_user = true;
         state.profile_pending = None;
     }
-    req.user = Some(session_user);
+    req.queue_set_cookie(cookie);
+    req.set_user(Some(session_user));
     if let Err(e) = backend.record_login(&user, now).await {
         req.warn(format!(
             "the login of `{}` was not stamped (the login stands): {}",
@@ -548,19 +544,24 @@ pub(crate) fn renew(
     restamp: bool,
 ) -> Result<(), AuthError> {
     let now = req.now();
-    let Some(state) = req.session.as_mut() else {
+    let known_same = |digest: Option<&String>, known: Option<&SessionUser>| {
+        let same_profile = match digest {
+            Some(digest) => *digest == profile_digest(user.email.as_deref(), &user.groups),
+            None => known.is_some_and(|k| k.email == user.email && k.groups == user.groups),
+        };
+        same_profile && known.is_some_and(|k| k.username == user.username)
+    };
+    let Some(state) = req.state::<SessionState>() else {
         return Ok(());
     };
-    let Some(session_id) = state.session_id.clone() else {
+    if state.session_id.is_none() {
+        return Ok(());
+    }
+    let same = known_same(state.profile_pending.as_ref(), req.user());
+    let Some(state) = req.state_mut::<SessionState>() else {
         return Ok(());
     };
-    let known = req.user.as_ref();
     let pending = state.profile_pending.take();
-    let same_profile = match &pending {
-        Some(digest) => *digest == profile_digest(user.email.as_deref(), &user.groups),
-        None => known.is_some_and(|k| k.email == user.email && k.groups == user.groups),
-    };
-    let same = same_profile && known.is_some_and(|k| k.username == user.username);
     if same && !restamp {
         if let Some(digest) = pending {
             // The same profile as the cookie's digest: remember it, so this isolate's next
@@ -573,13 +574,18 @@ pub(crate) fn renew(
                 },
             );
         }
-        req.user = Some(user);
+        req.set_user(Some(user));
         return Ok(());
     }
-    let issued_at = state.issued_at;
-    state.outgoing = Some(state.config.issue(&user, &session_id, issued_at, now)?);
+    let Some(session_id) = state.session_id.as_deref() else {
+        return Ok(());
+    };
+    let cookie = state
+        .config
+        .issue(&user, session_id, state.issued_at, now)?;
     state.checked_at = now;
-    req.user = Some(user);
+    req.queue_set_cookie(cookie);
+    req.set_user(Some(user));
     Ok(())
 }
 
@@ -593,11 +599,12 @@ pub(crate) fn renew(
 /// assert!(!req.is_authenticated());
 /// ```
 pub fn logout(req: &mut AuthRequest) {
-    req.user = None;
-    if let Some(state) = req.session.as_mut() {
+    req.set_user(None);
+    if let Some(state) = req.state_mut::<SessionState>() {
         state.session_id = None;
         state.remote_user = false;
         state.profile_pending = None;
-        state.outgoing = Some(state.config.removal());
+        let removal = state.config.removal();
+        req.queue_set_cookie(removal);
     }
 }

@@ -4,8 +4,8 @@
 mod filter;
 pub mod token;
 
+pub(crate) use filter::renew;
 pub use filter::{
     login, logout, SessionFilter, SessionFilterBuilder, DEFAULT_COOKIE_NAME, DEFAULT_TTL_SECS,
     MAX_SET_COOKIE_LEN, MIN_SECRET_LEN, SESSION_CACHE_ENTRIES,
 };
-pub(crate) use filter::{renew, SessionState};

@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use remote_user_filter::{
-//!     async_trait, AuthRequest, BackendError, ConfigProblem, KvUserBackend, MemoryStore, User,
+//!     async_trait, AuthRequest, BackendError, BackendRequest, ConfigProblem, KvUserBackend, MemoryStore, User,
 //!     UserBackend,
 //! };
 //!
@@ -31,7 +31,7 @@
 //!     }
 //!     async fn configure_user(
 //!         &self,
-//!         request: &AuthRequest,
+//!         request: &BackendRequest<'_>,
 //!         mut user: User,
 //!         created: bool,
 //!     ) -> Result<User, BackendError> {
@@ -47,7 +47,7 @@
 //! let mut headers = http::HeaderMap::new();
 //! headers.insert("x-corp-email", "ann@corp.example".parse().unwrap());
 //! let req = AuthRequest::new(headers, 1_700_000_000);
-//! let found = backend.authenticate(&req, "ann@corp.example").await.unwrap().unwrap();
+//! let found = backend.authenticate(&req.backend_request(), "ann@corp.example").await.unwrap().unwrap();
 //! assert!(found.created);
 //! assert_eq!(found.user.username, "ann");
 //! assert_eq!(found.user.email.as_deref(), Some("ann@corp.example"));
@@ -59,13 +59,12 @@ use std::cell::RefCell;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use super::user::{timestamp, User};
-use crate::chain::AuthRequest;
+use super::request::BackendRequest;
+use super::store::UserStore;
+use super::user::{timestamp, User, MAX_IDENTITY_LEN};
 use crate::error::{BackendError, ConfigProblem};
-use crate::remote_user::MAX_IDENTITY_LEN;
 use crate::support::bounded::BoundedMap;
 use crate::type_name::short_type_name;
-use crate::users::UserStore;
 
 /// A user found or made by [`UserBackend::authenticate`], not yet logged in.
 ///
@@ -146,7 +145,7 @@ pub trait UserBackend {
     /// e.g. from other request headers.
     async fn configure_user(
         &self,
-        request: &AuthRequest,
+        request: &BackendRequest<'_>,
         user: User,
         created: bool,
     ) -> Result<User, BackendError> {
@@ -160,11 +159,11 @@ pub trait UserBackend {
     /// bytes, is refused.
     async fn authenticate(
         &self,
-        request: &AuthRequest,
+        request: &BackendRequest<'_>,
         remote_user: &str,
     ) -> Result<Option<Authenticated>, BackendError> {
         let username = self.clean_username(remote_user);
-        if username.is_empty() || username.len() > crate::remote_user::MAX_IDENTITY_LEN {
+        if username.is_empty() || username.len() > MAX_IDENTITY_LEN {
             return Ok(None);
         }
         self.find_or_create(request, &username).await
@@ -186,7 +185,7 @@ pub trait UserBackend {
     /// store.seed("user:ann", record);
     /// let backend = KvUserBackend::new(store);
     /// let req = AuthRequest::new(http::HeaderMap::new(), 1_700_000_000);
-    /// assert!(backend.find_or_create(&req, "ann").await.unwrap().is_some());
+    /// assert!(backend.find_or_create(&req.backend_request(), "ann").await.unwrap().is_some());
     /// // Found, not changed: one read, no write, the admin's record as it was.
     /// assert_eq!((backend.store().reads(), backend.store().writes()), (1, 0));
     /// assert_eq!(backend.store().peek("user:ann").as_deref(), Some(record));
@@ -194,7 +193,7 @@ pub trait UserBackend {
     /// ```
     async fn find_or_create(
         &self,
-        request: &AuthRequest,
+        request: &BackendRequest<'_>,
         username: &str,
     ) -> Result<Option<Authenticated>, BackendError> {
         let (user, created) = match self.get_user(username).await? {
@@ -467,7 +466,7 @@ impl<B: UserBackend> UserBackend for AllowAllUsers<B> {
     }
     async fn configure_user(
         &self,
-        request: &AuthRequest,
+        request: &BackendRequest<'_>,
         user: User,
         created: bool,
     ) -> Result<User, BackendError> {

@@ -5,11 +5,13 @@
 //! what it needs of the request.
 
 mod backend;
+mod request;
 mod store;
 mod user;
 
 pub use backend::{
     AllowAllUsers, Authenticated, KvUserBackend, UserBackend, DEFAULT_LAST_LOGIN_INTERVAL_SECS,
 };
+pub use request::BackendRequest;
 pub use store::{MemoryStore, UserStore};
-pub use user::{SessionUser, User};
+pub use user::{SessionUser, User, MAX_IDENTITY_LEN};

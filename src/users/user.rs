@@ -12,6 +12,9 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+/// Longest identity accepted, in bytes after cleaning (an email address is at most 254).
+pub const MAX_IDENTITY_LEN: usize = 320;
+
 /// A user as stored in KV under `user:<username>`.
 ///
 /// JSON: `{"username", "is_active", "email"?, "groups"?, "last_login"?, "date_joined"?}`, times in

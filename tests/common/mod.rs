@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use http::HeaderMap;
 use remote_user_filter::{
-    async_trait, AllowAllUsers, AnonymousPolicy, AuthRequest, BackendError, ConfigProblem,
+    async_trait, AllowAllUsers, AnonymousPolicy, BackendError, BackendRequest, ConfigProblem,
     FilterChain, KvUserBackend, ManualClock, MemoryStore, Outcome, PersistentRemoteUserFilter,
     RemoteUserFilter, SessionFilter, SessionUser, User, UserBackend, UserStore,
 };
@@ -41,7 +41,7 @@ impl<S: UserStore> UserBackend for CorpBackend<S> {
     }
     async fn configure_user(
         &self,
-        request: &AuthRequest,
+        request: &BackendRequest<'_>,
         mut user: User,
         created: bool,
     ) -> Result<User, BackendError> {

@@ -83,6 +83,31 @@ describe("forwarding, default settings", () => {
     assert.equal(r.echo.headers["x-remote-user-groups"], "dev");
   });
 
+  it("an email and groups with tabs, line breaks and non-ASCII reach the origin percent-encoded, intact", async () => {
+    const user = "hostile@example.com";
+    // A space at either end, too: the runtime's Headers would trim it unless encoded.
+    const email = " ann\tb\u00fcrger@m\u00fcnchen.example\nx-remote-user: root\r";
+    const groups = ["", "ops\tteam", "d\u00e9v\r\nx-admin: 1", "\u{1F600}", "100%", "g".repeat(2000), " lead "];
+    await w.kv.put(`user:${user}`, JSON.stringify({ username: user, is_active: true, email, groups }));
+    const r = await send(w, "/", { headers: { [HEADER]: user } });
+    assert.equal(r.status, 200, r.text);
+    const seen = r.echo.headers;
+    assert.equal(seen["x-remote-user"], user);
+    // Visible ASCII only (inner spaces kept), and each value decodes back to what KV holds.
+    for (const name of ["x-remote-user-email", "x-remote-user-groups"]) {
+      assert.match(seen[name], /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/, name);
+    }
+    assert.equal(decodeURIComponent(seen["x-remote-user-email"]), email);
+    assert.equal(decodeURIComponent(seen["x-remote-user-groups"]), groups.join(","));
+    assert.ok(seen["x-remote-user-email"].startsWith("%20ann%09b%C3%BCrger@"), seen["x-remote-user-email"]);
+    const seenGroups = seen["x-remote-user-groups"];
+    assert.ok(seenGroups.startsWith(",ops%09team,d%C3%A9v%0D%0Ax-admin: 1,%F0%9F%98%80,100%25,ggg"), seenGroups);
+    assert.ok(seenGroups.endsWith("g, lead%20"), seenGroups);
+    // Nothing the values held became a header of its own.
+    assert.equal(seen["x-admin"], undefined);
+    assert.deepEqual(spellingsSeen(r.echo, "x-remote-user"), ["x-remote-user"]);
+  });
+
   it("no `_` spelling of an identity header or of the gateway's header reaches the origin", async () => {
     const user = "spelled@example.com";
     const spoofed = spoofAll([...UPSTREAM, HEADER]);

@@ -44,13 +44,19 @@ export async function startOrigin() {
   };
 }
 
+/** The stock worker, built by scripts/build.sh. */
+export const STOCK_SCRIPT = "build/index.js";
+/** The workers-rs example (examples/hello), built by scripts/build-example.sh. */
+export const EXAMPLE_SCRIPT = "examples/hello/build/index.js";
+
 /**
  * Start the worker with these [vars] (merged over the stock defaults; `undefined` removes one).
  * `kv` is Miniflare's `kvNamespaces` (a list of local bindings, or a record, e.g. one whose
- * `remoteProxyConnectionString` points at `startKvApi`). Worker logs are collected in `logs`
- * (printed too when E2E_VERBOSE is set).
+ * `remoteProxyConnectionString` points at `startKvApi`). `script` is the built worker to run
+ * (default: the stock one). Worker logs are collected in `logs` (printed too when
+ * E2E_VERBOSE is set).
  */
-export async function startWorker(origin, vars = {}, { kv = ["USERS"] } = {}) {
+export async function startWorker(origin, vars = {}, { kv = ["USERS"], script = STOCK_SCRIPT } = {}) {
   // Header mode unless a test says otherwise: issue 2's behaviours do not depend on how the
   // gateway proves itself; the gateway tests set AUTH_FILTERS/GATEWAY themselves.
   const bindings = {
@@ -72,7 +78,7 @@ export async function startWorker(origin, vars = {}, { kv = ["USERS"] } = {}) {
       {
         name: "remote-user-filter",
         modules: true,
-        scriptPath: "build/index.js",
+        scriptPath: script,
         modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
         compatibilityDate: "2026-07-01",
         kvNamespaces: kv,

@@ -50,7 +50,7 @@ async function bundleEntry(glue) {
 const NODE_GLUE = `
 const g = () => globalThis.__trapTestGlue;
 export function configure(env) { return g().configure(env); }
-export function handle(url, lines) { return g().handle(url, lines); }
+export function handle(method, url, lines) { return g().handle(method, url, lines); }
 export function __wbg_reset_state() { g().reset(); }
 `;
 
@@ -68,7 +68,7 @@ async function load() {
     glue.configures += 1;
     return "*\n\n";
   };
-  glue.handle = (url) => {
+  glue.handle = (method, url) => {
     const path = new URL(url).pathname;
     if (path === "/hold") return new Promise((resolve) => glue.waiting.push(resolve));
     if (path === "/sync-trap") throw new WebAssembly.RuntimeError("unreachable");
@@ -196,7 +196,7 @@ let configures = 0;
 export function configure(env) { holdUrl = env.HOLD_URL; configures += 1; return "*\\n\\n"; }
 export function __wbg_reset_state() { resets += 1; }
 const never = () => new Promise(() => {});
-export function handle(url) {
+export function handle(method, url) {
   switch (new URL(url).pathname) {
     // Waits on a fetch the hold server never answers (so workerd sees I/O, not a hang).
     case "/hold": return fetch(holdUrl).then(never);
