@@ -165,15 +165,26 @@ pub fn path_and_query(url: &str) -> Option<String> {
 /// assert_eq!(strip_cookie("a=1;b=2", "s").as_deref(), Some("a=1;b=2"));
 /// ```
 pub fn strip_cookie(header: &str, name: &str) -> Option<String> {
-    let cookies = || Cookie::split_parse(header).filter_map(Result::ok);
-    if cookies().all(|c| c.name() != name) {
+    // One pass, each kept cookie written as `name=value` (what its `Display` writes for a
+    // cookie with no attributes, without the formatting machinery).
+    let mut found = false;
+    let mut kept = String::new();
+    for cookie in Cookie::split_parse(header).filter_map(Result::ok) {
+        if cookie.name() == name {
+            found = true;
+            continue;
+        }
+        if !kept.is_empty() {
+            kept.push_str("; ");
+        }
+        kept.push_str(cookie.name());
+        kept.push('=');
+        kept.push_str(cookie.value());
+    }
+    if !found {
         return (!header.trim().is_empty()).then(|| header.to_owned());
     }
-    let kept: Vec<String> = cookies()
-        .filter(|c| c.name() != name)
-        .map(|c| c.to_string())
-        .collect();
-    (!kept.is_empty()).then(|| kept.join("; "))
+    (!kept.is_empty()).then_some(kept)
 }
 
 #[cfg(test)]

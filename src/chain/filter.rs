@@ -415,8 +415,27 @@ impl FilterChain {
     /// # });
     /// ```
     pub async fn handle_parts(&self, parts: Parts) -> Outcome {
-        let mut req = AuthRequest::from_parts(parts, self.clock.now_secs());
+        let mut req = self.request(parts);
         self.run(&mut req).await
+    }
+
+    /// The [`AuthRequest`] for `parts`, seen now by the chain's clock: for a host that runs
+    /// the chain ([`run`](FilterChain::run)) and then still reads the request (the worker
+    /// takes the forward's path from the URI the chain saw).
+    ///
+    /// ```
+    /// use remote_user_filter::{FilterChain, ManualClock, SessionFilter};
+    /// let chain = FilterChain::builder()
+    ///     .filter(SessionFilter::builder("a-32-byte-or-longer-session-secret!").build())
+    ///     .clock(ManualClock::new(1_700_000_000))
+    ///     .build()
+    ///     .unwrap();
+    /// let (parts, ()) = http::Request::get("/a?b").body(()).unwrap().into_parts();
+    /// let req = chain.request(parts);
+    /// assert_eq!((req.now(), req.path()), (1_700_000_000, "/a"));
+    /// ```
+    pub fn request(&self, parts: Parts) -> AuthRequest {
+        AuthRequest::from_parts(parts, self.clock.now_secs())
     }
 
     /// Run every filter on `req` and decide; the warnings noted go to the sink.

@@ -292,16 +292,18 @@ pub fn handle(method: String, url: String, lines: String) -> JsValue {
             Ok(parts) => parts,
             Err(e) => return reply_to_error(&e),
         };
-        // The URI the chain saw also says where a forward goes: parsed once (a clone of a
-        // parsed `Uri` only counts references).
-        let uri = parts.uri.clone();
-        let outcome = stock.chain.handle_parts(parts).await;
+        // The URI the chain saw also says where a forward goes: the URL is parsed once.
+        let mut req = stock.chain.request(parts);
+        let outcome = stock.chain.run(&mut req).await;
         if let Outcome::Respond { error, .. } = &outcome {
             log(error);
         }
         let settings = &stock.settings;
         let target = match settings.origin_url.as_deref() {
-            Some(origin) => origin_url(origin, uri.path_and_query().map_or("/", |p| p.as_str())),
+            Some(origin) => {
+                let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                origin_url(origin, path)
+            }
             None => url,
         };
         framed(&Reply::with_target(
