@@ -126,7 +126,11 @@ fn header_safe(value: &str) -> String {
 /// assert_eq!(origin_url("https://internal.example/app/", "/a"), "https://internal.example/app/a");
 /// ```
 pub fn origin_url(origin: &str, path_and_query: &str) -> String {
-    format!("{}{path_and_query}", origin.trim_end_matches('/'))
+    let origin = origin.trim_end_matches('/');
+    let mut url = String::with_capacity(origin.len() + path_and_query.len());
+    url.push_str(origin);
+    url.push_str(path_and_query);
+    url
 }
 
 /// The path and query of an absolute URL (`/` when it has no path), without the fragment,
