@@ -770,8 +770,20 @@ mod tests {
 
     #[test]
     fn header_name_ok_is_the_http_crates_rule() {
-        let mut names: Vec<String> = (0..=0x7f_u8).map(|b| format!("x{}y", char::from(b))).collect();
-        names.extend(["", "x-remote-user", "X-Remote-User", "x remote", "x\tuser", "é"].map(String::from));
+        let mut names: Vec<String> = (0..=0x7f_u8)
+            .map(|b| format!("x{}y", char::from(b)))
+            .collect();
+        names.extend(
+            [
+                "",
+                "x-remote-user",
+                "X-Remote-User",
+                "x remote",
+                "x\tuser",
+                "é",
+            ]
+            .map(String::from),
+        );
         for name in names {
             assert_eq!(
                 header_name_ok(&name),
