@@ -133,6 +133,18 @@ pub fn origin_url(origin: &str, path_and_query: &str) -> String {
     url
 }
 
+/// [`origin_url`] for a request whose URI is `uri` (as the chain read it): `origin` followed
+/// by the URI's path and query (`/` when it has none).
+///
+/// ```
+/// use remote_user_filter::forward_url;
+/// let uri: http::Uri = "https://app.example.com/a/b?c=1".parse().unwrap();
+/// assert_eq!(forward_url("http://127.0.0.1:8080/", &uri), "http://127.0.0.1:8080/a/b?c=1");
+/// ```
+pub fn forward_url(origin: &str, uri: &http::Uri) -> String {
+    origin_url(origin, uri.path_and_query().map_or("/", |p| p.as_str()))
+}
+
 /// The path and query of an absolute URL (`/` when it has no path), without the fragment,
 /// as `http::Uri` reads it; `None` when it reads no URI there (the runtime's URLs always are
 /// one, but for a host name no DNS name could be, or one past 64 KB).

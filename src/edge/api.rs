@@ -47,7 +47,7 @@ use crate::config::StockSettings;
 use crate::edge::wire::{header_value, request_parts, CookieAction, ErrorResponse};
 use crate::edge::worker::{log, stock, Stock};
 use crate::error::{AuthError, ConfigError};
-use crate::upstream::origin_url;
+use crate::upstream::forward_url;
 use crate::users::SessionUser;
 
 /// The stock chain of this isolate, built from the worker's `env` (`[vars]`, the
@@ -546,8 +546,7 @@ impl Admitted {
     /// # }
     /// ```
     pub async fn forward(self, req: Request, origin: &str) -> worker::Result<Response> {
-        let path = self.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let target = origin_url(origin, path);
+        let target = forward_url(origin, &self.uri);
         // A copy: the incoming request's headers cannot change.
         let headers = req.headers().clone();
         let plan = &self.stock.plan;

@@ -35,7 +35,7 @@ use crate::edge::wire::{read_request, request_parts, Reply, UNFRAMED_REPLY};
 use crate::error::{AuthError, ConfigError, StoreError};
 use crate::gateway::JwksSource;
 #[cfg(feature = "stock-worker")]
-use crate::upstream::origin_url;
+use crate::upstream::forward_url;
 use crate::users::UserStore;
 use crate::{SystemClock, Timer};
 
@@ -300,10 +300,7 @@ pub fn handle(method: String, url: String, lines: String) -> JsValue {
         }
         let settings = &stock.settings;
         let target = match settings.origin_url.as_deref() {
-            Some(origin) => {
-                let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-                origin_url(origin, path)
-            }
+            Some(origin) => forward_url(origin, req.uri()),
             None => url,
         };
         framed(&Reply::with_target(
