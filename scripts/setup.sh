@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing the worker needs, skipping whatever is already there:
-# the wasm32 target, wasm-bindgen-cli at exactly the version in Cargo.lock, and the pinned
-# npm packages (wrangler/workerd, miniflare, esbuild, binaryen's wasm-opt). Nothing is downloaded from outside crates.io and npm.
+# the wasm32 target, wasm-bindgen-cli at exactly the version in Cargo.lock, the pinned
+# npm packages (wrangler/workerd, miniflare, esbuild, binaryen's wasm-opt, playwright-core),
+# and Debian's chromium for the browser tests. Nothing is downloaded from outside crates.io and npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,4 +27,14 @@ if [ ! -x node_modules/.bin/wrangler ] || [ ! -x node_modules/.bin/wasm-opt ] \
   || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm packages from package-lock.json"
   npm ci --no-audit --no-fund
+fi
+
+# The browser tests drive Debian's chromium through playwright-core (Playwright's own browser
+# download is not used). CHROMIUM_PATH points them at another build.
+if [ -z "${CHROMIUM_PATH:-}" ] && [ ! -x /usr/bin/chromium ]; then
+  log "installing Debian's chromium (browser tests)"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo apt-get install -y chromium \
+    || { $sudo apt-get update && $sudo apt-get install -y chromium; }
 fi

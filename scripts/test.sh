@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test, layer by layer: lint, native (core + doc examples), wasm32 in Node
 # (wasm-bindgen-test), then end-to-end against the built workers (the stock one and the
-# workers-rs example, examples/hello) in real workerd.
+# workers-rs example, examples/hello) in real workerd, then the stock worker driven by a real
+# browser (Debian's chromium through playwright-core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WRANGLER_SEND_METRICS=false
@@ -24,3 +25,5 @@ step "layer 3: end-to-end in workerd (Miniflare)"
 bash scripts/build.sh
 bash scripts/build-example.sh
 bash scripts/node.sh --test --test-concurrency=1 tests/e2e/*.test.mjs
+step "layer 4: a real browser (chromium) against the worker in workerd"
+bash scripts/node.sh --test --test-concurrency=1 tests/browser/*.test.mjs
