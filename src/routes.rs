@@ -158,8 +158,11 @@ impl PublicRoutesFilter {
 /// matched.
 fn plain_path(path: &str) -> bool {
     let encoded_separator = path.as_bytes().windows(3).any(|w| {
-        w[0] == b'%' && (w[1] == b'2' && w[2].eq_ignore_ascii_case(&b'f'))
-            || w[0] == b'%' && (w[1] == b'5' && w[2].eq_ignore_ascii_case(&b'c'))
+        w[0] == b'%'
+            && matches!(
+                (w[1], w[2].to_ascii_lowercase()),
+                (b'2', b'f') | (b'5', b'c')
+            )
     });
     !encoded_separator
         && !path.contains('\\')

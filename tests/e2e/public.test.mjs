@@ -54,20 +54,22 @@ describe("PUBLIC_PATHS", () => {
   });
 
   it("exact entries are exact: /healthz/x is authenticated (401 without an identity)", async () => {
+    const before = w.kvApi.ops.length;
     const r = await send(w, "/healthz/x");
     assert.equal(r.status, 401);
     const s = await send(w, "/static");
     assert.equal(s.status, 401);
     assert.equal(w.origin.requests.filter((q) => q.url === "/healthz/x" || q.url === "/static").length, 0);
-    assert.deepEqual(w.kvApi.ops, []);
+    assert.equal(w.kvApi.ops.length, before);
   });
 
   it("any other path logs in as before (one KV read, one Set-Cookie)", async () => {
+    const before = w.kvApi.ops.length;
     const r = await send(w, "/app", { headers: { [HEADER]: "ann@example.com" } });
     assert.equal(r.status, 200);
     assert.equal(r.echo.headers["x-remote-user"], "ann@example.com");
     assert.equal(sessionCookie(r.res).all.length, 1);
-    assert.deepEqual(w.kvApi.ops[0], { method: "GET", key: "user:ann@example.com" });
+    assert.deepEqual(w.kvApi.ops[before], { method: "GET", key: "user:ann@example.com" });
   });
 
   it("a session cookie on a public path is neither read nor forwarded", async () => {
@@ -100,6 +102,7 @@ describe("CORS_PREFLIGHT=pass", () => {
   });
 
   it("an OPTIONS without both headers, or a GET with them, is authenticated (401)", async () => {
+    const before = w.kvApi.ops.length;
     for (const [method, headers] of [
       ["OPTIONS", [PREFLIGHT[0]]],
       ["OPTIONS", [PREFLIGHT[1]]],
@@ -108,7 +111,7 @@ describe("CORS_PREFLIGHT=pass", () => {
       const r = await rawRequest(w, "/api/items", headers, method);
       assert.equal(r.status, 401, `${method} ${JSON.stringify(headers)}`);
     }
-    assert.deepEqual(w.kvApi.ops, []);
+    assert.equal(w.kvApi.ops.length, before);
   });
 });
 
