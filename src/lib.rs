@@ -53,6 +53,7 @@ pub mod edge;
 mod error;
 pub mod gateway;
 mod remote_user;
+mod routes;
 pub mod session;
 mod support;
 mod type_name;
@@ -83,6 +84,7 @@ pub use remote_user::{
     PersistentRemoteUserFilter, RemoteUserFilter, RemoteUserFilterBuilder, DEFAULT_HEADER,
     DEFAULT_RECHECK_SECS, DEFAULT_USER_CACHE_SECS,
 };
+pub use routes::{CorsPreflight, PublicRoutesFilter};
 pub use session::{
     login, logout, SessionFilter, SessionFilterBuilder, DEFAULT_COOKIE_NAME, DEFAULT_TTL_SECS,
     MAX_SET_COOKIE_LEN, MIN_SECRET_LEN, SESSION_CACHE_ENTRIES,

@@ -461,6 +461,14 @@ impl FilterChain {
                 };
                 return Outcome::Respond { error, set_cookie };
             }
+            if req.is_public() {
+                // Public: no later filter runs, and nothing an earlier one found goes out.
+                return Outcome::Forward {
+                    user: None,
+                    set_cookie: None,
+                    gateway_headers: false,
+                };
+            }
         }
         let set_cookie = req.set_cookie().map(str::to_owned);
         match (req.take_user(), self.anonymous) {

@@ -58,6 +58,7 @@ pub struct AuthRequest {
     rejected: bool,
     assertion: GatewayAssertion,
     identity_confirmed: bool,
+    public: bool,
     set_cookie: Option<String>,
     state: Vec<(TypeId, Box<dyn Any>)>,
     warnings: Vec<String>,
@@ -102,6 +103,7 @@ impl AuthRequest {
             rejected: false,
             assertion: GatewayAssertion::NotChecked,
             identity_confirmed: false,
+            public: false,
             set_cookie: None,
             state: Vec::new(),
             warnings: Vec::new(),
@@ -286,6 +288,25 @@ impl AuthRequest {
     /// Record whether the gateway's identity named the user (a remote-user filter).
     pub(crate) fn confirm_identity(&mut self, confirmed: bool) {
         self.identity_confirmed = confirmed;
+    }
+
+    /// Decide the request as public: the chain runs no later filter and forwards it with no
+    /// user, no `Set-Cookie` and none of the gateway's headers, whatever an earlier filter
+    /// found ([`PublicRoutesFilter`](crate::PublicRoutesFilter) does this, first in the chain).
+    ///
+    /// ```
+    /// let mut req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), 0);
+    /// assert!(!req.is_public());
+    /// req.decide_public();
+    /// assert!(req.is_public());
+    /// ```
+    pub fn decide_public(&mut self) {
+        self.public = true;
+    }
+
+    /// Whether a filter decided the request as public ([`decide_public`](Self::decide_public)).
+    pub fn is_public(&self) -> bool {
+        self.public
     }
 
     /// The one `Set-Cookie` value to send with the response, if the session changed.

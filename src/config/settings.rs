@@ -31,6 +31,7 @@ use crate::gateway::RustCryptoVerifier;
 use crate::gateway::SignatureVerifier;
 use crate::gateway::{GatewayJwtFilter, GatewayPreset, SharedSecretFilter};
 use crate::remote_user::{PersistentRemoteUserFilter, RemoteUserFilter, DEFAULT_HEADER};
+use crate::routes::{CorsPreflight, PublicRoutesFilter};
 use crate::session::{SessionFilter, DEFAULT_TTL_SECS};
 use crate::type_name::short_type_name;
 use crate::upstream::UpstreamHeaders;
@@ -129,6 +130,11 @@ pub struct StockSettings {
     pub last_login_interval_secs: u64,
     /// `KV_TIMEOUT_MS` (default 2000): a KV call not answered by then is abandoned (503).
     pub kv_timeout_ms: u64,
+    /// `PUBLIC_PATHS` (default none): paths forwarded without authentication, comma-separated;
+    /// a trailing `/` makes a prefix (checked by [`PublicRoutesFilter`]).
+    pub public_paths: Vec<String>,
+    /// `CORS_PREFLIGHT` (default `deny`): `pass` forwards CORS preflights without identity.
+    pub cors_preflight: CorsPreflight,
 }
 
 /// Default `KV_TIMEOUT_MS`: two seconds.
@@ -280,7 +286,17 @@ impl StockSettings {
         }
         gateway.policy.allow_service_tokens =
             parse_bool("ALLOW_SERVICE_TOKENS", set("ALLOW_SERVICE_TOKENS"), false)?;
+        let cors_preflight = match set("CORS_PREFLIGHT") {
+            None => CorsPreflight::Deny,
+            Some(v) => v.trim().parse().map_err(|()| ConfigError::InvalidSetting {
+                setting: "CORS_PREFLIGHT",
+                value: v.clone(),
+                expected: "`deny` or `pass`",
+            })?,
+        };
         Ok(Self {
+            public_paths: list("PUBLIC_PATHS"),
+            cors_preflight,
             trust_unsigned_header: parse_bool(
                 "TRUST_UNSIGNED_HEADER",
                 set("TRUST_UNSIGNED_HEADER"),
@@ -497,6 +513,12 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
             .clock(self.clock);
         if let Some(sink) = self.on_warning {
             builder = builder.on_warning(move |line| sink(line));
+        }
+        // First, and only when it makes something public: otherwise the chain is as before.
+        let public =
+            PublicRoutesFilter::new(settings.public_paths.clone(), settings.cors_preflight);
+        if public.is_active() {
+            builder = builder.filter(public);
         }
         let has_key_source = self.jwks.is_some();
         let jwks: Rc<dyn JwksSource> = self.jwks.unwrap_or_else(|| Rc::new(NoJwksSource));

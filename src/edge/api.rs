@@ -397,7 +397,7 @@ impl Answer {
 }
 
 /// A request the chain let through: the user it is authenticated as (none only with
-/// `ANONYMOUS=pass`), the `Set-Cookie` a login issued, and the identity headers an origin
+/// `ANONYMOUS=pass`, a public path or a passed CORS preflight), the `Set-Cookie` a login issued, and the identity headers an origin
 /// behind you expects. Finish your response with [`finish`](Self::finish), or hand the
 /// request on with [`forward`](Self::forward).
 ///
@@ -437,7 +437,8 @@ impl std::fmt::Debug for Admitted {
 impl Admitted {
     /// Who the request is authenticated as: username, email and groups as the session (or
     /// the login that just happened) says, with no KV call. `None` only when the chain
-    /// passes anonymous requests (`ANONYMOUS=pass`).
+    /// passes anonymous requests (`ANONYMOUS=pass`) or the request is public
+    /// (`PUBLIC_PATHS`, `CORS_PREFLIGHT=pass`).
     ///
     /// ```no_run
     /// # fn demo(admitted: remote_user_filter::edge::api::Admitted) {
