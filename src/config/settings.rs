@@ -30,6 +30,7 @@ use crate::gateway::JwksSource;
 use crate::gateway::RustCryptoVerifier;
 use crate::gateway::SignatureVerifier;
 use crate::gateway::{GatewayJwtFilter, GatewayPreset, SharedSecretFilter};
+use crate::path_rules::{PathRule, PathRulesFilter};
 use crate::remote_user::{PersistentRemoteUserFilter, RemoteUserFilter, DEFAULT_HEADER};
 use crate::session::{SessionFilter, DEFAULT_TTL_SECS};
 use crate::type_name::short_type_name;
@@ -129,6 +130,9 @@ pub struct StockSettings {
     pub last_login_interval_secs: u64,
     /// `KV_TIMEOUT_MS` (default 2000): a KV call not answered by then is abandoned (503).
     pub kv_timeout_ms: u64,
+    /// `RULES` (default none): who may open which paths ([`PathRule::parse_setting`]); with
+    /// any, a [`PathRulesFilter`] ends the chain.
+    pub rules: Vec<PathRule>,
 }
 
 /// Default `KV_TIMEOUT_MS`: two seconds.
@@ -280,7 +284,12 @@ impl StockSettings {
         }
         gateway.policy.allow_service_tokens =
             parse_bool("ALLOW_SERVICE_TOKENS", set("ALLOW_SERVICE_TOKENS"), false)?;
+        let rules = match set("RULES") {
+            None => Vec::new(),
+            Some(v) => PathRule::parse_setting(&v)?,
+        };
         Ok(Self {
+            rules,
             trust_unsigned_header: parse_bool(
                 "TRUST_UNSIGNED_HEADER",
                 set("TRUST_UNSIGNED_HEADER"),
@@ -540,6 +549,9 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
                     self.gateway_secret.clone(),
                 )),
             };
+        }
+        if !settings.rules.is_empty() {
+            builder = builder.filter(PathRulesFilter::new(settings.rules.clone()));
         }
         let chain = builder.build()?;
         // After the settings' own problems, which the deployer can fix; this one is the host's.
