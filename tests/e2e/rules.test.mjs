@@ -60,12 +60,6 @@ function rulesBehave(w) {
     assert.equal(open.status, 200, "`/admin` is not under `/admin/`");
     assert.equal(open.echo.headers["x-remote-user"], "nog@example.com");
   });
-
-  it("a ruled path still needs someone signed in", async () => {
-    const seen = w.origin.requests.length;
-    assert.equal((await send(w, "/api/v1")).status, 401);
-    assert.equal(w.origin.requests.length, seen);
-  });
 }
 
 describe("RULES, text form", () => {
@@ -102,5 +96,19 @@ describe("RULES, a bad rule", () => {
         "the worker's log has the details\n",
     );
     assert.equal(w.origin.requests.length, seen);
+  });
+});
+
+describe("RULES with ANONYMOUS=pass", () => {
+  const w = useWorker({ RULES: "/admin/=admins; /api/=*", ANONYMOUS: "pass" });
+
+  it("a ruled path still needs someone signed in (401, origin untouched); others pass anonymously", async () => {
+    const seen = w.origin.requests.length;
+    assert.equal((await send(w, "/api/v1")).status, 401);
+    assert.equal((await send(w, "/admin/x")).status, 401);
+    assert.equal(w.origin.requests.length, seen);
+    const open = await send(w, "/open");
+    assert.equal(open.status, 200);
+    assert.equal(open.echo.headers["x-remote-user"], undefined);
   });
 });
