@@ -1,6 +1,7 @@
 //! Rules per path (`RULES`) through the stock chain: the longest matching prefix decides, `*`
 //! admits any signed-in user, an unmatched path any signed-in user; a refusal is 403 naming
 //! the rule's path, and leaves the session (and a login made on the request) as it is.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::collections::HashMap;
 use std::rc::Rc;
