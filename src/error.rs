@@ -297,6 +297,13 @@ pub enum AuthError {
     /// created, inactive, or a name that cleans to nothing).
     #[error("forbidden: this identity may not sign in here")]
     Rejected,
+    /// A path rule (`RULES`) admits none of the user's groups. Names the rule's path, never
+    /// the user's groups.
+    #[error("forbidden: the rule for `{path}` does not admit this user")]
+    PathForbidden {
+        /// The path of the rule that decided.
+        path: String,
+    },
     /// The gateway's signed assertion is missing something, forged, stale or foreign.
     #[error("invalid gateway assertion: {0}")]
     InvalidAssertion(#[from] AssertionError),
@@ -330,6 +337,7 @@ impl AuthError {
             AuthError::MissingIdentity | AuthError::InvalidAssertion(_) => 401,
             AuthError::NotFromGateway => 401,
             AuthError::Rejected | AuthError::IdentityMismatch => 403,
+            AuthError::PathForbidden { .. } => 403,
             AuthError::KeysUnavailable(_) => 503,
             AuthError::Backend(e) => e.status(),
             AuthError::Config(_) => 500,

@@ -52,6 +52,7 @@ pub mod config;
 pub mod edge;
 mod error;
 pub mod gateway;
+mod path_rules;
 mod remote_user;
 mod routes;
 pub mod session;
@@ -80,6 +81,7 @@ pub use gateway::{
     MAX_LEEWAY_SECS, MIN_GATEWAY_SECRET_LEN, MIN_REFETCH_INTERVAL_SECS, MIN_RSA_BITS,
     TOKEN_CACHE_ENTRIES,
 };
+pub use path_rules::{PathRule, PathRulesFilter, ANY_GROUP};
 pub use remote_user::{
     PersistentRemoteUserFilter, RemoteUserFilter, RemoteUserFilterBuilder, DEFAULT_HEADER,
     DEFAULT_RECHECK_SECS, DEFAULT_USER_CACHE_SECS,

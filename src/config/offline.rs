@@ -117,7 +117,15 @@ impl OfflineConfig {
             .map(|t| {
                 t.iter()
                     .map(|(k, v)| {
-                        let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                        // An array or table var reaches the worker as a JS value, which
+                        // it reads as JSON (`RULES = [{ path = "/admin/", ... }]`).
+                        let text = match v {
+                            toml::Value::String(s) => s.clone(),
+                            toml::Value::Array(_) | toml::Value::Table(_) => {
+                                serde_json::to_string(v).unwrap_or_else(|_| v.to_string())
+                            }
+                            other => other.to_string(),
+                        };
                         (k.clone(), text)
                     })
                     .collect()

@@ -30,6 +30,7 @@ use crate::gateway::JwksSource;
 use crate::gateway::RustCryptoVerifier;
 use crate::gateway::SignatureVerifier;
 use crate::gateway::{GatewayJwtFilter, GatewayPreset, SharedSecretFilter};
+use crate::path_rules::{PathRule, PathRulesFilter};
 use crate::remote_user::{PersistentRemoteUserFilter, RemoteUserFilter, DEFAULT_HEADER};
 use crate::routes::{CorsPreflight, PublicRoutesFilter};
 use crate::session::{SessionFilter, DEFAULT_TTL_SECS};
@@ -135,6 +136,9 @@ pub struct StockSettings {
     pub public_paths: Vec<String>,
     /// `CORS_PREFLIGHT` (default `deny`): `pass` forwards CORS preflights without identity.
     pub cors_preflight: CorsPreflight,
+    /// `RULES` (default none): who may open which paths ([`PathRule::parse_setting`]); with
+    /// any, a [`PathRulesFilter`] ends the chain.
+    pub rules: Vec<PathRule>,
 }
 
 /// Default `KV_TIMEOUT_MS`: two seconds.
@@ -294,9 +298,14 @@ impl StockSettings {
                 expected: "`deny` or `pass`",
             })?,
         };
+        let rules = match set("RULES") {
+            None => Vec::new(),
+            Some(v) => PathRule::parse_setting(&v)?,
+        };
         Ok(Self {
             public_paths: list("PUBLIC_PATHS"),
             cors_preflight,
+            rules,
             trust_unsigned_header: parse_bool(
                 "TRUST_UNSIGNED_HEADER",
                 set("TRUST_UNSIGNED_HEADER"),
@@ -562,6 +571,9 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
                     self.gateway_secret.clone(),
                 )),
             };
+        }
+        if !settings.rules.is_empty() {
+            builder = builder.filter(PathRulesFilter::new(settings.rules.clone()));
         }
         let chain = builder.build()?;
         // After the settings' own problems, which the deployer can fix; this one is the host's.

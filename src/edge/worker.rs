@@ -166,8 +166,17 @@ pub(crate) fn stock(env: &Env) -> Result<Rc<Stock>, ConfigError> {
     STOCK.with(|cell| cell.get_or_init(|| build_stock(env).map(Rc::new)).clone())
 }
 
+/// A var as text: a string as it is; any other value (a TOML array, table, number or boolean
+/// var, which wrangler passes as a JS value) as its JSON, as the offline check reads it.
 fn env_string(env: &Env, name: &str) -> Option<String> {
-    env.var(name).ok().map(|v| v.to_string())
+    let value = js_sys::Reflect::get(env, &JsValue::from_str(name)).ok()?;
+    if let Some(text) = value.as_string() {
+        return Some(text);
+    }
+    if value.is_undefined() || value.is_null() {
+        return None;
+    }
+    js_sys::JSON::stringify(&value).ok()?.as_string()
 }
 
 /// The gateway's key set, fetched with the Workers `fetch`.
