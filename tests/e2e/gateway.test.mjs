@@ -272,12 +272,14 @@ describe("Cloudflare Access JWT mode", () => {
   });
 });
 
-describe("key rotation (JWKS_REFETCH_INTERVAL_SECS=1, JWKS_CACHE_TTL_SECS=2)", () => {
+// Wide enough that a slow machine does not run out the interval between the requests it
+// measures (the clocks count whole seconds; a second of slack flaked on a cold CI run).
+describe("key rotation (JWKS_REFETCH_INTERVAL_SECS=3, JWKS_CACHE_TTL_SECS=4)", () => {
   const w = useGateway({
     vars: (jwks) => ({
       ...accessVars(jwks),
-      JWKS_REFETCH_INTERVAL_SECS: "1",
-      JWKS_CACHE_TTL_SECS: "2",
+      JWKS_REFETCH_INTERVAL_SECS: "3",
+      JWKS_CACHE_TTL_SECS: "4",
     }),
   });
 
@@ -293,7 +295,7 @@ describe("key rotation (JWKS_REFETCH_INTERVAL_SECS=1, JWKS_CACHE_TTL_SECS=2)", (
     await assertUserStored(w, annA);
 
     w.jwks.publish([KEY_A, KEY_B]);
-    await sleep(1100);
+    await sleep(3100);
     const bobB = "rot.bob@example.com";
     const tokenB = accessToken(KEY_B, bobB);
     assertLoggedIn(
@@ -305,7 +307,7 @@ describe("key rotation (JWKS_REFETCH_INTERVAL_SECS=1, JWKS_CACHE_TTL_SECS=2)", (
     await assertUserStored(w, bobB);
 
     w.jwks.publish([KEY_B]);
-    await sleep(2100);
+    await sleep(4100);
     const seen = w.origin.requests.length;
     const keysBefore = await kvKeys(w.kv);
     const oldA = await send(w, "/", { headers: { [JWT_HEADER]: tokenA, [HEADER]: annA } });
@@ -329,7 +331,7 @@ describe("key rotation (JWKS_REFETCH_INTERVAL_SECS=1, JWKS_CACHE_TTL_SECS=2)", (
 
   it("stale cache and JWKS down: the failed refetch keeps the cached keys", async () => {
     w.jwks.down = true;
-    await sleep(2100);
+    await sleep(4100);
     const gets = w.jwks.gets;
     const dan = "rot.dan@example.com";
     assertLoggedIn(
