@@ -50,6 +50,7 @@ pub mod chain;
 mod clock;
 pub mod config;
 pub mod edge;
+pub mod endpoints;
 mod error;
 pub mod gateway;
 mod path_rules;
@@ -64,7 +65,7 @@ pub mod users;
 pub use async_trait::async_trait;
 pub use chain::{
     AnonymousPolicy, AuthRequest, Filter, FilterChain, FilterChainBuilder, FilterKind,
-    GatewayAssertion, Outcome, Position,
+    GatewayAssertion, LocalResponse, Outcome, Position,
 };
 #[cfg(target_arch = "wasm32")]
 pub use clock::Timer;
@@ -72,6 +73,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{FilterName, StockChainBuilder, StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING};
 #[cfg(target_arch = "wasm32")]
 pub use edge::api::{Admitted, Answer, EdgeAuth};
+pub use endpoints::{
+    SignOutFilter, WhoAmIFilter, ACCESS_SIGN_OUT, DEFAULT_LOGOUT_PATH, DEFAULT_WHOAMI_PATH,
+    IAP_SIGN_OUT,
+};
 pub use error::{AuthError, BackendError, ConfigError, ConfigProblem, StoreError};
 pub use gateway::{
     parse_assertion, parse_jwks, Algorithm, AssertionError, Audience, Claims, ClaimsPolicy,

@@ -138,6 +138,18 @@ impl PublicRoutesFilter {
         self.is_public_path(req.path()) || self.is_preflight(req)
     }
 
+    /// Whether `path` is a public path (an exact entry, or under a prefix entry).
+    ///
+    /// ```
+    /// use remote_user_filter::{CorsPreflight, PublicRoutesFilter};
+    /// let f = PublicRoutesFilter::new(["/.auth/"], CorsPreflight::Deny);
+    /// assert!(f.covers("/.auth/me"));
+    /// assert!(!f.covers("/app"));
+    /// ```
+    pub fn covers(&self, path: &str) -> bool {
+        self.is_public_path(path)
+    }
+
     fn is_public_path(&self, path: &str) -> bool {
         let listed = self.exact.iter().any(|p| p == path)
             || self.prefixes.iter().any(|p| path.starts_with(p.as_str()));
@@ -176,7 +188,8 @@ fn plain_path(path: &str) -> bool {
         })
 }
 
-fn valid_entry(path: &str) -> bool {
+/// A path setting's entry: starts with `/`, visible ASCII, no `?` or `#`.
+pub(crate) fn valid_entry(path: &str) -> bool {
     path.starts_with('/')
         && path
             .bytes()

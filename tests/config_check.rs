@@ -75,7 +75,12 @@ fn message(result: Result<Vec<String>, ConfigError>) -> String {
 fn default_configuration_is_accepted() {
     assert_eq!(
         stock(&[], Some(SECRET)).unwrap(),
-        ["SessionFilter", "RemoteUserFilter"]
+        [
+            "SessionFilter",
+            "SignOutFilter",
+            "RemoteUserFilter",
+            "WhoAmIFilter"
+        ]
     );
 }
 
@@ -312,7 +317,12 @@ fn offline_check_reads_wrangler_toml_env_and_dev_vars() {
             .unwrap()
             .check()
             .unwrap(),
-        ["SessionFilter", "RemoteUserFilter"]
+        [
+            "SessionFilter",
+            "SignOutFilter",
+            "RemoteUserFilter",
+            "WhoAmIFilter"
+        ]
     );
     assert_eq!(
         OfflineConfig::parse(TOML, &dev, Some("staging"))
@@ -328,7 +338,13 @@ fn offline_check_reads_wrangler_toml_env_and_dev_vars() {
             .unwrap()
             .check()
             .unwrap(),
-        ["SessionFilter", "GatewayJwtFilter", "RemoteUserFilter"]
+        [
+            "SessionFilter",
+            "SignOutFilter",
+            "GatewayJwtFilter",
+            "RemoteUserFilter",
+            "WhoAmIFilter"
+        ]
     );
     assert!(OfflineConfig::parse(TOML, &dev, Some("nokv"))
         .unwrap()
@@ -373,12 +389,12 @@ fn config_check_command_exits_non_zero_with_the_message() {
     assert!(ok.status.success());
     assert_eq!(
         String::from_utf8_lossy(&ok.stdout),
-        "configuration ok: SessionFilter -> RemoteUserFilter\n"
+        "configuration ok: SessionFilter -> SignOutFilter -> RemoteUserFilter -> WhoAmIFilter\n"
     );
     let access = run(&["--env", "access"]);
     assert_eq!(
         String::from_utf8_lossy(&access.stdout),
-        "configuration ok: SessionFilter -> GatewayJwtFilter -> RemoteUserFilter\n"
+        "configuration ok: SessionFilter -> SignOutFilter -> GatewayJwtFilter -> RemoteUserFilter -> WhoAmIFilter\n"
     );
     assert!(access.status.success());
     let bad = run(&["--env", "staging"]);
@@ -425,7 +441,13 @@ fn plain_header_without_gateway_proof_is_refused() {
             Some(SECRET)
         )
         .unwrap(),
-        ["SessionFilter", "SharedSecretFilter", "RemoteUserFilter"]
+        [
+            "SessionFilter",
+            "SignOutFilter",
+            "SharedSecretFilter",
+            "RemoteUserFilter",
+            "WhoAmIFilter"
+        ]
     );
 }
 
@@ -452,7 +474,13 @@ fn stock_default_is_cloudflare_access_and_names_what_is_missing() {
             ("ACCESS_AUD", "a,b")
         ])
         .unwrap(),
-        ["SessionFilter", "GatewayJwtFilter", "RemoteUserFilter"]
+        [
+            "SessionFilter",
+            "SignOutFilter",
+            "GatewayJwtFilter",
+            "RemoteUserFilter",
+            "WhoAmIFilter"
+        ]
     );
     assert_eq!(
         message(defaults(&[("GATEWAY", "pomerium")])),
@@ -560,8 +588,10 @@ fn jwks_url_plain_http_only_to_a_loopback_host_and_never_with_user_info() {
             with_url(url).map_err(|e| e.to_string()),
             Ok(vec![
                 "SessionFilter".to_owned(),
+                "SignOutFilter".to_owned(),
                 "GatewayJwtFilter".to_owned(),
-                "RemoteUserFilter".to_owned()
+                "RemoteUserFilter".to_owned(),
+                "WhoAmIFilter".to_owned()
             ]),
             "{url}"
         );
@@ -591,7 +621,13 @@ fn gateway_jwt_without_a_key_source_is_refused() {
     );
     assert_eq!(
         chain().jwks(Rc::new(NoKeys)).build().unwrap().names(),
-        ["SessionFilter", "GatewayJwtFilter", "RemoteUserFilter"]
+        [
+            "SessionFilter",
+            "SignOutFilter",
+            "GatewayJwtFilter",
+            "RemoteUserFilter",
+            "WhoAmIFilter"
+        ]
     );
 }
 
@@ -641,7 +677,8 @@ fn stock_chains_declare_the_headers_they_read() {
         [
             "cookie",
             "cf-access-jwt-assertion",
-            "cf-access-authenticated-user-email"
+            "cf-access-authenticated-user-email",
+            "accept"
         ]
     );
     assert_eq!(
@@ -654,7 +691,8 @@ fn stock_chains_declare_the_headers_they_read() {
         [
             "cookie",
             "cf-access-jwt-assertion",
-            "cf-access-authenticated-user-email"
+            "cf-access-authenticated-user-email",
+            "accept"
         ]
     );
     assert_eq!(
@@ -663,7 +701,12 @@ fn stock_chains_declare_the_headers_they_read() {
             ("REMOTE_USER_HEADER", "X-Auth-Request-Email"),
         ])
         .unwrap(),
-        ["cookie", "x-gateway-secret", "x-auth-request-email"]
+        [
+            "cookie",
+            "x-gateway-secret",
+            "x-auth-request-email",
+            "accept"
+        ]
     );
     // A backend that may read any header (the default for custom ones) turns it off.
     let backend = Rc::new(AnyHeaders(KvUserBackend::new(MemoryStore::new())));

@@ -151,7 +151,7 @@ impl Gate {
 fn user_of(outcome: &Outcome) -> Option<&str> {
     match outcome {
         Outcome::Forward { user, .. } => user.as_ref().map(|u| u.username.as_str()),
-        Outcome::Respond { .. } => None,
+        Outcome::Respond { .. } | Outcome::Answer { .. } => None,
     }
 }
 

@@ -63,6 +63,7 @@ fn verdict(outcome: &Outcome) -> (u16, String) {
     match outcome {
         Outcome::Forward { .. } => (200, String::new()),
         Outcome::Respond { error, .. } => (error.status(), error.to_string()),
+        Outcome::Answer { response, .. } => (response.status(), response.body().to_owned()),
     }
 }
 
@@ -130,7 +131,15 @@ fn the_refusal_names_the_rule_not_the_groups_and_keeps_the_login() {
 #[test]
 fn no_rules_no_filter() {
     let (chain, _) = chain("");
-    assert_eq!(chain.names(), ["SessionFilter", "RemoteUserFilter"]);
+    assert_eq!(
+        chain.names(),
+        [
+            "SessionFilter",
+            "SignOutFilter",
+            "RemoteUserFilter",
+            "WhoAmIFilter"
+        ]
+    );
     assert!(settings("[]").unwrap().rules.is_empty());
 }
 
@@ -166,7 +175,13 @@ RULES = [{ path = "/admin/", groups = ["admins"] }, { path = "/api/", groups = [
     let config = OfflineConfig::parse(toml, &format!("SESSION_SECRET={SECRET}"), None).unwrap();
     assert_eq!(
         config.check().unwrap(),
-        ["SessionFilter", "RemoteUserFilter", "PathRulesFilter"]
+        [
+            "SessionFilter",
+            "SignOutFilter",
+            "RemoteUserFilter",
+            "WhoAmIFilter",
+            "PathRulesFilter"
+        ]
     );
     let bad = toml.replace(r#"groups = ["admins"]"#, "groups = []");
     let config = OfflineConfig::parse(&bad, &format!("SESSION_SECRET={SECRET}"), None).unwrap();

@@ -53,6 +53,7 @@ fn status(outcome: &Outcome) -> u16 {
     match outcome {
         Outcome::Forward { .. } => 200,
         Outcome::Respond { error, .. } => error.status(),
+        Outcome::Answer { response, .. } => response.status(),
     }
 }
 
@@ -65,7 +66,13 @@ fn a_public_path_never_calls_the_store_and_carries_no_identity() {
         let chain = chain(&[PATHS], store.clone()).unwrap();
         assert_eq!(
             chain.names(),
-            ["PublicRoutesFilter", "SessionFilter", "RemoteUserFilter"]
+            [
+                "PublicRoutesFilter",
+                "SessionFilter",
+                "SignOutFilter",
+                "RemoteUserFilter",
+                "WhoAmIFilter"
+            ]
         );
         // With an identity and a failing store: still no call, no user, no cookie.
         store.set_failing(true);
@@ -140,7 +147,15 @@ fn a_preflight_passes_only_with_both_headers_and_cors_preflight_pass() {
         // `deny` (the default): a preflight is like any other request.
         for vars in [&[("CORS_PREFLIGHT", "deny")][..], &[][..]] {
             let deny = chain(vars, store.clone()).unwrap();
-            assert_eq!(deny.names(), ["SessionFilter", "RemoteUserFilter"]);
+            assert_eq!(
+                deny.names(),
+                [
+                    "SessionFilter",
+                    "SignOutFilter",
+                    "RemoteUserFilter",
+                    "WhoAmIFilter"
+                ]
+            );
             let outcome = send(&deny, "OPTIONS", "/api/x", &[origin, acrm]).await;
             assert_eq!(status(&outcome), 401, "{vars:?}");
         }
@@ -159,12 +174,18 @@ fn the_chain_reads_the_preflight_headers_only_when_preflights_pass() {
             .map(|h| h.as_str().to_owned())
             .collect()
     };
-    let plain = ["cookie", HEADER];
+    let plain = ["cookie", HEADER, "accept"];
     assert_eq!(headers(&[]), plain);
     assert_eq!(headers(&[PATHS]), plain);
     assert_eq!(
         headers(&[("CORS_PREFLIGHT", "pass")]),
-        ["origin", "access-control-request-method", "cookie", HEADER]
+        [
+            "origin",
+            "access-control-request-method",
+            "cookie",
+            HEADER,
+            "accept"
+        ]
     );
 }
 

@@ -74,6 +74,7 @@ fn status(outcome: &Outcome) -> u16 {
     match outcome {
         Outcome::Forward { .. } => 200,
         Outcome::Respond { error, .. } => error.status(),
+        Outcome::Answer { response, .. } => response.status(),
     }
 }
 

@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName};
 
-use crate::chain::AuthRequest;
+use crate::chain::{AuthRequest, LocalResponse};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, ConfigError, ConfigProblem};
 use crate::type_name::short_type_name;
@@ -204,15 +204,23 @@ pub enum Outcome {
         /// At most one `Set-Cookie` value.
         set_cookie: Option<String>,
     },
+    /// Answer here with a filter's own `response` (a sign-out redirect, a who-am-I page),
+    /// sending `set_cookie` with it.
+    Answer {
+        /// What the filter answered.
+        response: LocalResponse,
+        /// At most one `Set-Cookie` value (a login's cookie, a sign-out's removal).
+        set_cookie: Option<String>,
+    },
 }
 
 impl Outcome {
     /// The `Set-Cookie` value to send, if any.
     pub fn set_cookie(&self) -> Option<&str> {
         match self {
-            Outcome::Forward { set_cookie, .. } | Outcome::Respond { set_cookie, .. } => {
-                set_cookie.as_deref()
-            }
+            Outcome::Forward { set_cookie, .. }
+            | Outcome::Respond { set_cookie, .. }
+            | Outcome::Answer { set_cookie, .. } => set_cookie.as_deref(),
         }
     }
 }
@@ -460,6 +468,13 @@ impl FilterChain {
                     _ => None,
                 };
                 return Outcome::Respond { error, set_cookie };
+            }
+            if let Some(response) = req.take_local_response() {
+                // Answered here: no later filter runs, nothing is forwarded.
+                return Outcome::Answer {
+                    response,
+                    set_cookie: req.set_cookie().map(str::to_owned),
+                };
             }
             if req.is_public() {
                 // Public: no later filter runs, and nothing an earlier one found goes out.

@@ -5,9 +5,11 @@
 
 mod filter;
 mod request;
+mod response;
 
 pub(crate) use filter::WarningSink;
 pub use filter::{
     AnonymousPolicy, Filter, FilterChain, FilterChainBuilder, FilterKind, Outcome, Position,
 };
 pub use request::{AuthRequest, GatewayAssertion};
+pub use response::LocalResponse;

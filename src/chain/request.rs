@@ -20,6 +20,7 @@ use futures::future::LocalBoxFuture;
 use http::request::Parts;
 use http::{Extensions, HeaderMap, Method, Uri};
 
+use crate::chain::LocalResponse;
 use crate::clock::Clock;
 use crate::users::{BackendRequest, SessionUser};
 
@@ -59,6 +60,7 @@ pub struct AuthRequest {
     assertion: GatewayAssertion,
     identity_confirmed: bool,
     public: bool,
+    response: Option<LocalResponse>,
     set_cookie: Option<String>,
     state: Vec<(TypeId, Box<dyn Any>)>,
     warnings: Vec<String>,
@@ -104,6 +106,7 @@ impl AuthRequest {
             assertion: GatewayAssertion::NotChecked,
             identity_confirmed: false,
             public: false,
+            response: None,
             set_cookie: None,
             state: Vec::new(),
             warnings: Vec::new(),
@@ -307,6 +310,30 @@ impl AuthRequest {
     /// Whether a filter decided the request as public ([`decide_public`](Self::decide_public)).
     pub fn is_public(&self) -> bool {
         self.public
+    }
+
+    /// Answer the request here with `response` (a sign-out redirect, a who-am-I page): the
+    /// chain runs no later filter and sends it, with the request's one `Set-Cookie` if any,
+    /// instead of forwarding.
+    ///
+    /// ```
+    /// use remote_user_filter::{AuthRequest, LocalResponse};
+    /// let mut req = AuthRequest::new(http::HeaderMap::new(), 0);
+    /// assert!(req.local_response().is_none());
+    /// req.respond(LocalResponse::new(204, ""));
+    /// assert_eq!(req.local_response().map(|r| r.status()), Some(204));
+    /// ```
+    pub fn respond(&mut self, response: LocalResponse) {
+        self.response = Some(response);
+    }
+
+    /// The response a filter answered with ([`respond`](Self::respond)), if any.
+    pub fn local_response(&self) -> Option<&LocalResponse> {
+        self.response.as_ref()
+    }
+
+    pub(crate) fn take_local_response(&mut self) -> Option<LocalResponse> {
+        self.response.take()
     }
 
     /// The one `Set-Cookie` value to send with the response, if the session changed.

@@ -17,19 +17,23 @@
 //!     .clock(ManualClock::new(0))
 //!     .build()
 //!     .unwrap();
-//! assert_eq!(chain.names(), ["SessionFilter", "SharedSecretFilter", "PersistentRemoteUserFilter"]);
+//! assert_eq!(chain.names(), ["SessionFilter", "SignOutFilter", "SharedSecretFilter", "PersistentRemoteUserFilter", "WhoAmIFilter"]);
 //! ```
 
 use std::rc::Rc;
 
 use crate::chain::{AnonymousPolicy, FilterChain};
 use crate::clock::{Clock, SystemClock};
+use crate::endpoints::{
+    SignOutFilter, WhoAmIFilter, ACCESS_SIGN_OUT, DEFAULT_LOGOUT_PATH, DEFAULT_WHOAMI_PATH,
+    IAP_SIGN_OUT,
+};
 use crate::error::{ConfigError, ConfigProblem};
 use crate::gateway::JwksSource;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::gateway::RustCryptoVerifier;
 use crate::gateway::SignatureVerifier;
-use crate::gateway::{GatewayJwtFilter, GatewayPreset, SharedSecretFilter};
+use crate::gateway::{Gateway, GatewayJwtFilter, GatewayPreset, SharedSecretFilter};
 use crate::path_rules::{PathRule, PathRulesFilter};
 use crate::remote_user::{PersistentRemoteUserFilter, RemoteUserFilter, DEFAULT_HEADER};
 use crate::routes::{CorsPreflight, PublicRoutesFilter};
@@ -139,6 +143,44 @@ pub struct StockSettings {
     /// `RULES` (default none): who may open which paths ([`PathRule::parse_setting`]); with
     /// any, a [`PathRulesFilter`] ends the chain.
     pub rules: Vec<PathRule>,
+    /// `LOGOUT_PATH` (default `/.auth/logout`, empty: off): the [`SignOutFilter`]'s path.
+    pub logout_path: Option<String>,
+    /// Where sign-out redirects: `LOGOUT_REDIRECT` when set, else the gateway's own sign-out
+    /// (Access `/cdn-cgi/access/logout`, IAP `/?gcp-iap-mode=CLEAR_LOGIN_COOKIE`, Pomerium
+    /// `https://<POMERIUM_HOST>/.pomerium/sign_out`), else `/`.
+    pub logout_redirect: String,
+    /// `WHOAMI_PATH` (default `/.auth/me`, empty: off): the [`WhoAmIFilter`]'s path.
+    pub whoami_path: Option<String>,
+}
+
+/// The gateway's own sign-out for these settings: the `GATEWAY` preset's, except behind a
+/// shared-secret proxy (`gateway_secret` without `gateway_jwt`: oauth2-proxy, Authelia, …,
+/// whose sign-out this worker cannot know) or with no `POMERIUM_HOST`, where it is `/`.
+fn gateway_sign_out(
+    gateway: &GatewayPreset,
+    pomerium_host: &str,
+    filters: &[FilterName],
+) -> String {
+    let shared_secret_only =
+        filters.contains(&FilterName::GatewaySecret) && !filters.contains(&FilterName::GatewayJwt);
+    if shared_secret_only {
+        return "/".to_owned();
+    }
+    match gateway.gateway {
+        Gateway::CloudflareAccess => ACCESS_SIGN_OUT.to_owned(),
+        Gateway::GoogleIap => IAP_SIGN_OUT.to_owned(),
+        Gateway::Pomerium => {
+            let host = pomerium_host
+                .trim()
+                .trim_start_matches("https://")
+                .trim_end_matches('/');
+            if host.is_empty() {
+                "/".to_owned()
+            } else {
+                format!("https://{host}/.pomerium/sign_out")
+            }
+        }
+    }
 }
 
 /// Default `KV_TIMEOUT_MS`: two seconds.
@@ -298,11 +340,25 @@ impl StockSettings {
                 expected: "`deny` or `pass`",
             })?,
         };
+        // Unset: the default; set but empty: no endpoint.
+        let endpoint = |name: &str, default: &str| match var(name) {
+            None => Some(default.to_owned()),
+            Some(v) if v.trim().is_empty() => None,
+            Some(v) => Some(v.trim().to_owned()),
+        };
+        let pomerium_host = set("POMERIUM_HOST").unwrap_or_default();
+        let logout_redirect = match set("LOGOUT_REDIRECT") {
+            Some(v) => v.trim().to_owned(),
+            None => gateway_sign_out(&gateway, &pomerium_host, &filters),
+        };
         let rules = match set("RULES") {
             None => Vec::new(),
             Some(v) => PathRule::parse_setting(&v)?,
         };
         Ok(Self {
+            logout_path: endpoint("LOGOUT_PATH", DEFAULT_LOGOUT_PATH),
+            whoami_path: endpoint("WHOAMI_PATH", DEFAULT_WHOAMI_PATH),
+            logout_redirect,
             public_paths: list("PUBLIC_PATHS"),
             cors_preflight,
             rules,
@@ -383,6 +439,24 @@ impl StockSettings {
         })
     }
 
+    /// The gateway that vouches for users, as the who-am-I endpoint names it: the `GATEWAY`
+    /// preset's name (`cloudflare_access`, `google_iap`, `pomerium`), or `shared_secret`
+    /// behind a shared-secret proxy (`gateway_secret` without `gateway_jwt`).
+    ///
+    /// ```
+    /// use remote_user_filter::StockSettings;
+    /// assert_eq!(StockSettings::from_vars(|_| None).unwrap().gateway_name(), "cloudflare_access");
+    /// ```
+    pub fn gateway_name(&self) -> &'static str {
+        if self.filters.contains(&FilterName::GatewaySecret)
+            && !self.filters.contains(&FilterName::GatewayJwt)
+        {
+            "shared_secret"
+        } else {
+            self.gateway.gateway.name()
+        }
+    }
+
     /// The backend these settings describe, over `store`.
     pub fn backend<S: UserStore + 'static>(&self, store: S) -> Rc<dyn UserBackend> {
         let kv = KvUserBackend::new(store)
@@ -423,7 +497,7 @@ impl StockSettings {
 ///     .clock(ManualClock::new(0))
 ///     .build()
 ///     .unwrap();
-/// assert_eq!(chain.names(), ["SessionFilter", "RemoteUserFilter"]);
+/// assert_eq!(chain.names(), ["SessionFilter", "SignOutFilter", "RemoteUserFilter", "WhoAmIFilter"]);
 /// ```
 pub struct StockChainBuilder<'a, S> {
     settings: &'a StockSettings,
@@ -527,7 +601,7 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
         let public =
             PublicRoutesFilter::new(settings.public_paths.clone(), settings.cors_preflight);
         if public.is_active() {
-            builder = builder.filter(public);
+            builder = builder.filter(public.clone());
         }
         let has_key_source = self.jwks.is_some();
         let jwks: Rc<dyn JwksSource> = self.jwks.unwrap_or_else(|| Rc::new(NoJwksSource));
@@ -541,13 +615,23 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
                     .build()
             };
             builder = match name {
-                FilterName::Session => builder.filter(
-                    SessionFilter::builder_from(
-                        self.session_secret.clone().map(String::into_bytes),
-                    )
-                    .ttl_secs(settings.session_ttl_secs)
-                    .build(),
-                ),
+                FilterName::Session => {
+                    let builder = builder.filter(
+                        SessionFilter::builder_from(
+                            self.session_secret.clone().map(String::into_bytes),
+                        )
+                        .ttl_secs(settings.session_ttl_secs)
+                        .build(),
+                    );
+                    // Right after the session it ends, before anyone is logged in again.
+                    match &settings.logout_path {
+                        Some(path) => builder.filter(SignOutFilter::new(
+                            path.clone(),
+                            settings.logout_redirect.clone(),
+                        )),
+                        None => builder,
+                    }
+                }
                 FilterName::RemoteUser => builder.filter(remote_user()),
                 FilterName::PersistentRemoteUser => {
                     builder.filter(PersistentRemoteUserFilter::from(remote_user()))
@@ -572,10 +656,43 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
                 )),
             };
         }
+        // Before the rules: any signed-in user may see who they are.
+        if let (Some(path), true) = (&settings.whoami_path, logs_in) {
+            let mut who = WhoAmIFilter::new(path.clone(), settings.gateway_name());
+            if let Some(sign_out) = &settings.logout_path {
+                who = who.sign_out(sign_out.clone());
+            }
+            builder = builder.filter(who);
+        }
         if !settings.rules.is_empty() {
             builder = builder.filter(PathRulesFilter::new(settings.rules.clone()));
         }
         let chain = builder.build()?;
+        // An endpoint under a public path would be forwarded unauthenticated instead.
+        for (setting, filter, path) in [
+            (
+                "LOGOUT_PATH",
+                short_type_name::<SignOutFilter>(),
+                &settings.logout_path,
+            ),
+            (
+                "WHOAMI_PATH",
+                short_type_name::<WhoAmIFilter>(),
+                &settings.whoami_path,
+            ),
+        ] {
+            if let Some(path) = path.as_deref().filter(|p| public.covers(p)) {
+                return Err(ConfigError::filter(
+                    filter,
+                    ConfigProblem::InvalidValue {
+                        setting,
+                        value: path.to_owned(),
+                        expected: "a path outside PUBLIC_PATHS (a public path is forwarded \
+                                   without authentication, so the endpoint would never answer)",
+                    },
+                ));
+            }
+        }
         // After the settings' own problems, which the deployer can fix; this one is the host's.
         if !has_key_source && settings.filters.contains(&FilterName::GatewayJwt) {
             return Err(ConfigError::filter(

@@ -229,6 +229,18 @@ impl EdgeAuth {
                 stock: Rc::clone(&self.stock),
             }),
             Outcome::Respond { error, set_cookie } => Err(Answer::error(&error, set_cookie)),
+            Outcome::Answer {
+                response,
+                set_cookie,
+            } => {
+                let (status, headers, body) = response.into_parts();
+                Err(Answer {
+                    status,
+                    headers,
+                    body,
+                    set_cookie,
+                })
+            }
         }
     }
 
@@ -260,12 +272,13 @@ impl EdgeAuth {
 /// handler. Status, headers and body are the stock worker's: `no-store` plain text saying
 /// what is wrong (never a secret, never a value the operator configured), a
 /// `WWW-Authenticate` challenge on a 401, and on a refusal that ended a session the
-/// cookie's removal.
+/// cookie's removal. The endpoints the worker answers itself (sign-out's 302 with the
+/// cookie's removal, who-am-I's JSON or page) come back as an `Answer` too.
 ///
 /// ```no_run
 /// # async fn demo(auth: remote_user_filter::EdgeAuth, req: worker::Request) -> worker::Result<worker::Response> {
 /// if let Err(answer) = auth.decide(&req).await {
-///     assert!(matches!(answer.status(), 400 | 401 | 403 | 500 | 503));
+///     assert!(matches!(answer.status(), 200 | 302 | 400 | 401 | 403 | 405 | 500 | 503));
 ///     return answer.into_response();
 /// }
 /// # worker::Response::ok("")

@@ -25,7 +25,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use crate::chain::Outcome;
+use crate::chain::{LocalResponse, Outcome};
 use crate::config::{FilterName, StockSettings};
 use crate::error::AuthError;
 use crate::session::DEFAULT_COOKIE_NAME;
@@ -404,7 +404,8 @@ pub enum Reply {
         set_cookie: Option<String>,
         /// Response headers.
         headers: Vec<(&'static str, String)>,
-        /// A plain-text body saying what is wrong (never a secret).
+        /// The body: plain text saying what is wrong (never a secret), or an endpoint's
+        /// page or JSON.
         body: String,
     },
 }
@@ -449,6 +450,10 @@ impl Reply {
                 Self::with_target(outcome, target, cookie, upstream)
             }
             Outcome::Respond { error, set_cookie } => Reply::error(&error, set_cookie),
+            Outcome::Answer {
+                response,
+                set_cookie,
+            } => Reply::local(response, set_cookie),
         }
     }
 
@@ -489,6 +494,27 @@ impl Reply {
                 gateway_headers,
             },
             Outcome::Respond { error, set_cookie } => Reply::error(&error, set_cookie),
+            Outcome::Answer {
+                response,
+                set_cookie,
+            } => Reply::local(response, set_cookie),
+        }
+    }
+
+    /// The response a filter answered with itself ([`Outcome::Answer`]).
+    ///
+    /// ```
+    /// use remote_user_filter::{edge::wire::Reply, LocalResponse};
+    /// let reply = Reply::local(LocalResponse::new(302, "").header("Location", "/"), None);
+    /// assert!(matches!(reply, Reply::Respond { status: 302, .. }));
+    /// ```
+    pub fn local(response: LocalResponse, set_cookie: Option<String>) -> Self {
+        let (status, headers, body) = response.into_parts();
+        Reply::Respond {
+            status,
+            set_cookie,
+            headers,
+            body,
         }
     }
 

@@ -60,6 +60,8 @@ struct SessionState {
     session_id: Option<String>,
     /// When the session began (its expiry follows from it; a renewal keeps it).
     issued_at: u64,
+    /// When the session ends (the cookie's `exp`).
+    expires_at: u64,
     /// When the session's user was last checked against the backend.
     checked_at: u64,
     /// Whether a remote-user login made the session.
@@ -96,6 +98,7 @@ struct Found {
     user: SessionUser,
     session_id: String,
     issued_at: u64,
+    expires_at: u64,
     checked_at: u64,
     remote_user: bool,
     profile_digest: Option<String>,
@@ -107,6 +110,7 @@ impl Found {
             user: claims.user.clone(),
             session_id: claims.session_id.clone(),
             issued_at: claims.issued_at,
+            expires_at: claims.expires,
             checked_at: claims.checked(),
             remote_user: claims.remote_user.unwrap_or(true),
             profile_digest: claims.profile_digest.clone(),
@@ -402,6 +406,9 @@ impl Filter for SessionFilter {
             config: Rc::clone(config),
             session_id: found.as_ref().map(|f| f.session_id.clone()),
             issued_at: found.as_ref().map_or(now, |f| f.issued_at),
+            expires_at: found
+                .as_ref()
+                .map_or(now.saturating_add(config.ttl_secs), |f| f.expires_at),
             checked_at: found.as_ref().map_or(now, |f| f.checked_at),
             remote_user: found.as_ref().is_some_and(|f| f.remote_user),
             profile_pending,
@@ -437,6 +444,19 @@ impl AuthRequest {
     pub fn session_checked_at(&self) -> Option<u64> {
         let state = self.state::<SessionState>()?;
         state.session_id.as_ref().map(|_| state.checked_at)
+    }
+
+    /// When the current session ends (seconds since the epoch): the cookie's expiry, or for
+    /// a session begun on this request its start plus the session lifetime. `None` without
+    /// a session.
+    ///
+    /// ```
+    /// let req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), 0);
+    /// assert!(req.session_expires_at().is_none());
+    /// ```
+    pub fn session_expires_at(&self) -> Option<u64> {
+        let state = self.state::<SessionState>()?;
+        state.session_id.as_ref().map(|_| state.expires_at)
     }
 
     /// Whether the current session was made by a remote-user login (so losing the header
@@ -518,6 +538,7 @@ pub async fn login<B: UserBackend + ?Sized>(
     if let Some(state) = req.state_mut::<SessionState>() {
         state.session_id = Some(session_id);
         state.issued_at = now;
+        state.expires_at = now.saturating_add(config.ttl_secs);
         state.checked_at = now;
         state.remote_user = true;
         state.profile_pending = None;
@@ -584,6 +605,7 @@ pub(crate) fn renew(
         .config
         .issue(&user, session_id, state.issued_at, now)?;
     state.checked_at = now;
+    state.expires_at = state.issued_at.saturating_add(state.config.ttl_secs);
     req.queue_set_cookie(cookie);
     req.set_user(Some(user));
     Ok(())

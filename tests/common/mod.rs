@@ -210,7 +210,7 @@ pub fn claims(cookie: &str) -> serde_json::Value {
 pub fn forwarded_user(outcome: &Outcome) -> Option<&SessionUser> {
     match outcome {
         Outcome::Forward { user, .. } => user.as_ref(),
-        Outcome::Respond { .. } => None,
+        Outcome::Respond { .. } | Outcome::Answer { .. } => None,
     }
 }
 
@@ -218,5 +218,6 @@ pub fn status(outcome: &Outcome) -> u16 {
     match outcome {
         Outcome::Forward { .. } => 200,
         Outcome::Respond { error, .. } => error.status(),
+        Outcome::Answer { response, .. } => response.status(),
     }
 }
