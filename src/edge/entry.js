@@ -179,6 +179,8 @@ export default {
     if (decoded.kind === "F") return forward(request, decoded, p);
     const headers = new Headers(decoded.headers);
     if (decoded.setCookie !== "") headers.append("Set-Cookie", decoded.setCookie);
-    return new Response(decoded.body, { status: Number(decoded.first), headers });
+    // No body (a sign-out's redirect): none at all, so the runtime adds no Content-Type.
+    const body = decoded.body === "" ? null : decoded.body;
+    return new Response(body, { status: Number(decoded.first), headers });
   },
 };

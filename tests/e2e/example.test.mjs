@@ -147,9 +147,9 @@ describe("examples/hello: a broken configuration", () => {
 });
 
 /** What a client can tell of an answer: status, body, the headers the filter sets. */
-async function answerOf(w, headers) {
-  const r = await rawRequest(w, "/", headers);
-  const pick = ["content-type", "cache-control", "www-authenticate"];
+async function answerOf(w, headers, path = "/", method = "GET") {
+  const r = await rawRequest(w, path, headers, method);
+  const pick = ["content-type", "cache-control", "www-authenticate", "location", "content-security-policy"];
   return {
     status: r.status,
     text: r.text,
@@ -181,6 +181,43 @@ describe("examples/hello answers as the stock worker does", () => {
       assert.deepEqual(b, a);
     });
   }
+
+  it("sign-out (GET and POST): the same 302 to Access's sign-out and the same removal cookie", async () => {
+    for (const method of ["GET", "POST"]) {
+      const [a, b] = await Promise.all(
+        [stock, hello].map(async (w) =>
+          answerOf(w, [[HEADER, ANN], ["Cookie", await annSession(w)]], "/.auth/logout", method),
+        ),
+      );
+      assert.equal(a.status, 302, method);
+      assert.equal(a.headers.location, "/cdn-cgi/access/logout");
+      assert.equal(a.setCookie.length, 1, "the removal cookie");
+      assert.deepEqual(b, a, method);
+    }
+  });
+
+  it("who-am-I: the same JSON, and the same page for a browser", async () => {
+    const [a, b] = await Promise.all(
+      [stock, hello].map(async (w) => answerOf(w, [[HEADER, ANN], ["Cookie", await annSession(w)]], "/.auth/me")),
+    );
+    assert.equal(a.status, 200);
+    const [ja, jb] = [JSON.parse(a.text), JSON.parse(b.text)];
+    assert.equal(ja.username, ANN);
+    assert.deepEqual(ja.groups, ["ops", "dev"]);
+    // Each session began when its worker logged ann in: compare all but the expiry's second.
+    delete ja.session_expires_at;
+    delete jb.session_expires_at;
+    assert.deepEqual(jb, ja);
+    assert.deepEqual({ ...b, text: "" }, { ...a, text: "" });
+    const [pa, pb] = await Promise.all(
+      [stock, hello].map((w) => answerOf(w, [[HEADER, ANN], ["Accept", "text/html"]], "/.auth/me")),
+    );
+    assert.equal(pa.status, 200);
+    assert.match(pa.text, /Signed in as <span id="username">ann@example\.com<\/span>/);
+    const strip = (page) => page.replace(/<dd id="expires">[^<]*<\/dd>/, "");
+    assert.equal(strip(pb.text), strip(pa.text));
+    assert.equal(pb.headers["content-security-policy"], pa.headers["content-security-policy"]);
+  });
 
   it("a session of ann with an inactive user's header: logout, 403 and the same removal cookie", async () => {
     const [a, b] = await Promise.all(
