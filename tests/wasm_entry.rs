@@ -67,6 +67,8 @@ async fn login_is_a_promise_then_the_session_is_answered_at_once() {
             "cookie".into(),
             "x-gateway-secret".into(),
             "cf-access-authenticated-user-email".into(),
+            // The who-am-I endpoint's (JSON or a page).
+            "accept".into(),
         ]),
         strip: vec![
             "x-remote-user".into(),
