@@ -204,6 +204,14 @@ pub enum ConfigProblem {
          `FetchJwks` for JWKS_URL)"
     )]
     MissingKeySource,
+    /// `ACCESS_FETCH_IDENTITY=true`, but the chain was given no way to ask the identity
+    /// provider.
+    #[error(
+        "has ACCESS_FETCH_IDENTITY=true but no source for the identity provider's groups, so \
+         no login would get them; give the chain builder one with `.identity(...)` (the \
+         worker passes `FetchIdentity` for ACCESS_IDENTITY_URL)"
+    )]
+    MissingIdentitySource,
     /// A setting has a value the filter cannot use.
     #[error("setting {setting} is `{value}`, but it must be {expected}")]
     InvalidValue {

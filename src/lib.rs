@@ -80,11 +80,11 @@ pub use endpoints::{
 pub use error::{AuthError, BackendError, ConfigError, ConfigProblem, StoreError};
 pub use gateway::{
     parse_assertion, parse_jwks, Algorithm, AssertionError, Audience, Claims, ClaimsPolicy,
-    Gateway, GatewayJwtFilter, GatewayJwtFilterBuilder, GatewayPreset, Jwk, JwksError, JwksSource,
-    KeyCache, KeyError, KeyFormatError, ParsedAssertion, PublicKey, RustCryptoVerifier,
-    SharedSecretFilter, SignatureVerifier, DEFAULT_KEY_TTL_SECS, MAX_ASSERTION_LEN,
-    MAX_LEEWAY_SECS, MIN_GATEWAY_SECRET_LEN, MIN_REFETCH_INTERVAL_SECS, MIN_RSA_BITS,
-    TOKEN_CACHE_ENTRIES,
+    Gateway, GatewayJwtFilter, GatewayJwtFilterBuilder, GatewayPreset, IdentitySource, Jwk,
+    JwksError, JwksSource, KeyCache, KeyError, KeyFormatError, ParsedAssertion, PublicKey,
+    RustCryptoVerifier, SharedSecretFilter, SignatureVerifier, DEFAULT_KEY_TTL_SECS,
+    MAX_ASSERTION_LEN, MAX_LEEWAY_SECS, MIN_GATEWAY_SECRET_LEN, MIN_REFETCH_INTERVAL_SECS,
+    MIN_RSA_BITS, TOKEN_CACHE_ENTRIES,
 };
 pub use path_rules::{PathRule, PathRulesFilter, ANY_GROUP};
 pub use remote_user::{

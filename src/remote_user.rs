@@ -33,6 +33,7 @@ use http::HeaderName;
 
 use crate::chain::{AuthRequest, Filter, FilterKind, Position};
 use crate::error::{AuthError, BackendError, ConfigError, ConfigProblem};
+use crate::gateway::{merge_groups, parse_identity_groups, IdentitySource};
 use crate::session::{login, logout, renew};
 use crate::support::bounded::BoundedMap;
 use crate::support::single_flight::SingleFlight;
@@ -107,6 +108,7 @@ pub struct RemoteUserFilter {
     force_logout_if_no_header: bool,
     trust_unsigned_header: bool,
     recheck_secs: u64,
+    identity: Option<Rc<dyn IdentitySource>>,
     users: Rc<UserCache>,
 }
 
@@ -118,6 +120,7 @@ impl std::fmt::Debug for RemoteUserFilter {
             .field("force_logout_if_no_header", &self.force_logout_if_no_header)
             .field("recheck_secs", &self.recheck_secs)
             .field("user_cache_secs", &self.users.ttl_secs)
+            .field("fetch_identity", &self.identity.is_some())
             .finish()
     }
 }
@@ -138,6 +141,7 @@ pub struct RemoteUserFilterBuilder {
     trust_unsigned_header: bool,
     user_cache_secs: u64,
     recheck_secs: u64,
+    identity: Option<Rc<dyn IdentitySource>>,
 }
 
 impl std::fmt::Debug for RemoteUserFilterBuilder {
@@ -201,6 +205,35 @@ impl RemoteUserFilterBuilder {
         self
     }
 
+    /// Add the identity provider's groups to the user's at each look-up (a login, a
+    /// re-check: never on a request a valid session cookie decides), asking `source` with the
+    /// assertion a [`GatewayJwtFilter`](crate::GatewayJwtFilter) verified on the request
+    /// (`ACCESS_FETCH_IDENTITY`). The user record's groups come first, each group once; the
+    /// record is not rewritten. A failed fetch is a warning and the user keeps the record's
+    /// groups. The merged user is what this isolate's user cache keeps (`user_cache_secs`),
+    /// and concurrent look-ups of one user share one fetch. No assertion on the request (a
+    /// re-check by a persistent filter without one): the record's groups alone.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use remote_user_filter::{async_trait, IdentitySource, KvUserBackend, MemoryStore, RemoteUserFilter};
+    /// struct Idp;
+    /// #[async_trait(?Send)]
+    /// impl IdentitySource for Idp {
+    ///     async fn fetch_identity(&self, _assertion: &str) -> Result<String, String> {
+    ///         Ok(r#"{"groups":["ops"]}"#.into())
+    ///     }
+    /// }
+    /// let filter = RemoteUserFilter::builder(Rc::new(KvUserBackend::new(MemoryStore::new())))
+    ///     .identity_source(Rc::new(Idp))
+    ///     .build();
+    /// # let _ = filter;
+    /// ```
+    pub fn identity_source(mut self, source: Rc<dyn IdentitySource>) -> Self {
+        self.identity = Some(source);
+        self
+    }
+
     /// The filter.
     pub fn build(self) -> RemoteUserFilter {
         RemoteUserFilter {
@@ -210,6 +243,7 @@ impl RemoteUserFilterBuilder {
             force_logout_if_no_header: true,
             trust_unsigned_header: self.trust_unsigned_header,
             recheck_secs: self.recheck_secs,
+            identity: self.identity,
             users: Rc::new(UserCache::new(self.user_cache_secs)),
         }
     }
@@ -229,6 +263,7 @@ impl RemoteUserFilter {
             trust_unsigned_header: false,
             user_cache_secs: DEFAULT_USER_CACHE_SECS,
             recheck_secs: DEFAULT_RECHECK_SECS,
+            identity: None,
         }
     }
 
@@ -354,18 +389,42 @@ impl RemoteUserFilter {
 
     /// Find `username` (cleaned): reused from this isolate's cache, else one look-up
     /// shared by every request waiting on it: `authenticate(remote_user)` for a login,
-    /// `find_or_create(username)` for a re-check.
-    async fn lookup(&self, req: &AuthRequest, username: &str, remote_user: Option<&str>) -> Lookup {
+    /// `find_or_create(username)` for a re-check, then the identity provider's groups when
+    /// an [`IdentitySource`] is set (a failed fetch is this request's warning).
+    async fn lookup(
+        &self,
+        req: &mut AuthRequest,
+        username: &str,
+        remote_user: Option<&str>,
+    ) -> Lookup {
         let now = req.now();
         if let Some(found) = self.users.get(username, now) {
             return Ok(found);
         }
         let backend = &self.backend;
+        let identity = self.identity.as_deref().zip(req.verified_assertion());
+        // Only the request that does the look-up hears of a failed fetch.
+        let warning = RefCell::new(None);
+        let warn_to = &warning;
         let request = req.backend_request();
         let work = || async move {
-            match remote_user {
+            let found = match remote_user {
                 Some(remote_user) => backend.authenticate(&request, remote_user).await,
                 None => backend.find_or_create(&request, username).await,
+            };
+            match (found, identity) {
+                (Ok(Some(mut found)), Some((source, assertion))) => {
+                    match fetch_groups(source, &assertion).await {
+                        Ok(groups) => found.user.groups = merge_groups(&found.user.groups, groups),
+                        Err(why) => {
+                            *warn_to.borrow_mut() = Some(format!(
+                                "the identity provider's groups of `{username}` were not                                  fetched (ACCESS_FETCH_IDENTITY; the user keeps the record's                                  groups): {why}"
+                            ));
+                        }
+                    }
+                    Ok(Some(found))
+                }
+                (found, _) => found,
             }
         };
         let guard = req.sleep(SHARED_WAIT_MS);
@@ -380,6 +439,9 @@ impl RemoteUserFilter {
                      {SHARED_WAIT_MS} ms)"
                 )))
             });
+        if let Some(warning) = warning.into_inner() {
+            req.warn(warning);
+        }
         if let Ok(found) = &result {
             self.users.put(username, now, found.clone());
         }
@@ -412,6 +474,13 @@ impl RemoteUserFilter {
             }
         }
     }
+}
+
+/// The group names in the identity document `source` has for the bearer of `assertion`,
+/// or why there are none (never with the assertion in it).
+async fn fetch_groups(source: &dyn IdentitySource, assertion: &str) -> Result<Vec<String>, String> {
+    let doc = source.fetch_identity(assertion).await?;
+    parse_identity_groups(&doc).map_err(|e| e.to_string())
 }
 
 #[async_trait(?Send)]

@@ -58,6 +58,8 @@ pub struct AuthRequest {
     user: Option<SessionUser>,
     rejected: bool,
     assertion: GatewayAssertion,
+    /// The assertion a gateway-assertion filter verified (never printed, never forwarded).
+    verified_assertion: Option<Rc<str>>,
     identity_confirmed: bool,
     public: bool,
     response: Option<LocalResponse>,
@@ -104,6 +106,7 @@ impl AuthRequest {
             user: None,
             rejected: false,
             assertion: GatewayAssertion::NotChecked,
+            verified_assertion: None,
             identity_confirmed: false,
             public: false,
             response: None,
@@ -265,6 +268,18 @@ impl AuthRequest {
     /// Record what a gateway-assertion filter found.
     pub(crate) fn set_gateway_assertion(&mut self, assertion: GatewayAssertion) {
         self.assertion = assertion;
+    }
+
+    /// Keep the assertion a gateway-assertion filter just verified (the gateway filter only).
+    pub(crate) fn set_verified_assertion(&mut self, token: Rc<str>) {
+        self.verified_assertion = Some(token);
+    }
+
+    /// The assertion a gateway-assertion filter verified on this request, for the identity
+    /// provider's groups (a remote-user filter only): a bearer token, never to be logged or
+    /// sent anywhere but to the gateway's own identity endpoint.
+    pub(crate) fn verified_assertion(&self) -> Option<Rc<str>> {
+        self.verified_assertion.clone()
     }
 
     /// The identity a gateway-assertion filter verified: `Some(None)` when it ran and the

@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use crate::clock::SystemClock;
 use crate::config::{StockSettings, KV_BINDING};
 use crate::error::{ConfigError, StoreError};
-use crate::gateway::JwksSource;
+use crate::gateway::{IdentitySource, JwksSource};
 use crate::users::UserStore;
 
 /// Why the files could not be read (as opposed to a configuration they describe being wrong).
@@ -167,19 +167,27 @@ impl OfflineConfig {
             .gateway_secret(self.vars.get("GATEWAY_SECRET").cloned())
             .clock(SystemClock)
             .jwks(Rc::new(NoFetch))
+            .identity(Rc::new(NoFetch))
             .build()?
             .names())
     }
 }
 
-/// Stands in for the worker's key source (as the worker always has one): the check never
-/// fetches keys.
+/// Stands in for the worker's key and identity sources (as the worker always has them):
+/// the check fetches nothing.
 struct NoFetch;
 
 #[async_trait(?Send)]
 impl JwksSource for NoFetch {
     async fn fetch_jwks(&self) -> Result<String, String> {
         Err("the offline check fetches no keys".into())
+    }
+}
+
+#[async_trait(?Send)]
+impl IdentitySource for NoFetch {
+    async fn fetch_identity(&self, _assertion: &str) -> Result<String, String> {
+        Err("the offline check fetches no identity".into())
     }
 }
 

@@ -29,10 +29,10 @@ use crate::endpoints::{
     IAP_SIGN_OUT,
 };
 use crate::error::{ConfigError, ConfigProblem};
-use crate::gateway::JwksSource;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::gateway::RustCryptoVerifier;
 use crate::gateway::SignatureVerifier;
+use crate::gateway::{access_identity_url, jwks_url_allowed, IdentitySource, JwksSource};
 use crate::gateway::{Gateway, GatewayJwtFilter, GatewayPreset, SharedSecretFilter};
 use crate::path_rules::{PathRule, PathRulesFilter};
 use crate::remote_user::{PersistentRemoteUserFilter, RemoteUserFilter, DEFAULT_HEADER};
@@ -151,6 +151,13 @@ pub struct StockSettings {
     pub logout_redirect: String,
     /// `WHOAMI_PATH` (default `/.auth/me`, empty: off): the [`WhoAmIFilter`]'s path.
     pub whoami_path: Option<String>,
+    /// `ACCESS_FETCH_IDENTITY` (default `false`): at a login or a re-check, add the groups
+    /// Cloudflare Access's `get-identity` answers for the request's verified assertion to the
+    /// user record's (needs `GATEWAY=cloudflare_access` and `gateway_jwt`).
+    pub fetch_identity: bool,
+    /// `ACCESS_IDENTITY_URL` (default `https://<ACCESS_TEAM_DOMAIN>/cdn-cgi/access/get-identity`;
+    /// empty for other gateways): where `ACCESS_FETCH_IDENTITY` asks.
+    pub identity_url: String,
 }
 
 /// The gateway's own sign-out for these settings: the `GATEWAY` preset's, except behind a
@@ -351,6 +358,13 @@ impl StockSettings {
             Some(v) => v.trim().to_owned(),
             None => gateway_sign_out(&gateway, &pomerium_host, &filters),
         };
+        let identity_url = match set("ACCESS_IDENTITY_URL") {
+            Some(url) => url.trim().to_owned(),
+            None if gateway.gateway == Gateway::CloudflareAccess => {
+                access_identity_url(&set("ACCESS_TEAM_DOMAIN").unwrap_or_default())
+            }
+            None => String::new(),
+        };
         let rules = match set("RULES") {
             None => Vec::new(),
             Some(v) => PathRule::parse_setting(&v)?,
@@ -359,6 +373,12 @@ impl StockSettings {
             logout_path: endpoint("LOGOUT_PATH", DEFAULT_LOGOUT_PATH),
             whoami_path: endpoint("WHOAMI_PATH", DEFAULT_WHOAMI_PATH),
             logout_redirect,
+            fetch_identity: parse_bool(
+                "ACCESS_FETCH_IDENTITY",
+                set("ACCESS_FETCH_IDENTITY"),
+                false,
+            )?,
+            identity_url,
             public_paths: list("PUBLIC_PATHS"),
             cors_preflight,
             rules,
@@ -457,6 +477,40 @@ impl StockSettings {
         }
     }
 
+    /// `ACCESS_FETCH_IDENTITY=true` only in Cloudflare Access mode (`GATEWAY=cloudflare_access`
+    /// and `gateway_jwt` in `AUTH_FILTERS`: the call carries the assertion that filter
+    /// verified), and `ACCESS_IDENTITY_URL` only https (plain http to loopback, for tests).
+    fn check_fetch_identity(&self) -> Result<(), ConfigError> {
+        if !self.fetch_identity {
+            return Ok(());
+        }
+        if self.gateway.gateway != Gateway::CloudflareAccess {
+            return Err(ConfigError::InvalidSetting {
+                setting: "ACCESS_FETCH_IDENTITY",
+                value: format!("true` with GATEWAY `{}", self.gateway.gateway.name()),
+                expected: "`false` unless GATEWAY is `cloudflare_access`: only Cloudflare \
+                           Access has a get-identity endpoint",
+            });
+        }
+        if !self.filters.contains(&FilterName::GatewayJwt) {
+            return Err(ConfigError::InvalidSetting {
+                setting: "ACCESS_FETCH_IDENTITY",
+                value: "true` without `gateway_jwt` in AUTH_FILTERS".to_owned(),
+                expected: "`false` unless AUTH_FILTERS has `gateway_jwt`: the get-identity \
+                           call sends the Access assertion that filter verified",
+            });
+        }
+        if !jwks_url_allowed(&self.identity_url) {
+            return Err(ConfigError::InvalidSetting {
+                setting: "ACCESS_IDENTITY_URL",
+                value: self.identity_url.clone(),
+                expected: "an https URL, or plain http only to localhost, 127.0.0.0/8 or [::1] \
+                           (for tests), with no `user@` before the host",
+            });
+        }
+        Ok(())
+    }
+
     /// The backend these settings describe, over `store`.
     pub fn backend<S: UserStore + 'static>(&self, store: S) -> Rc<dyn UserBackend> {
         let kv = KvUserBackend::new(store)
@@ -479,6 +533,7 @@ impl StockSettings {
             gateway_secret: None,
             clock: Rc::new(SystemClock),
             jwks: None,
+            identity: None,
             verifier: default_verifier(),
         }
     }
@@ -507,6 +562,7 @@ pub struct StockChainBuilder<'a, S> {
     gateway_secret: Option<String>,
     clock: Rc<dyn Clock>,
     jwks: Option<Rc<dyn JwksSource>>,
+    identity: Option<Rc<dyn IdentitySource>>,
     verifier: Rc<dyn SignatureVerifier>,
 }
 
@@ -572,6 +628,15 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
         self
     }
 
+    /// Where `ACCESS_FETCH_IDENTITY` asks for the identity provider's groups (the worker:
+    /// `fetch(ACCESS_IDENTITY_URL)` with the assertion as the `CF_Authorization` cookie);
+    /// unused while the setting is off, and a chain with it on and no source is refused by
+    /// [`build`](Self::build).
+    pub fn identity(mut self, source: Rc<dyn IdentitySource>) -> Self {
+        self.identity = Some(source);
+        self
+    }
+
     /// How `gateway_jwt` verifies signatures (default: pure Rust natively, WebCrypto on
     /// wasm32).
     pub fn verifier(mut self, verifier: Rc<dyn SignatureVerifier>) -> Self {
@@ -590,6 +655,8 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
         if !settings.filters.is_empty() && !logs_in {
             return Err(ConfigError::NoRemoteUserFilter);
         }
+        settings.check_fetch_identity()?;
+        let identity = self.identity.filter(|_| settings.fetch_identity);
         let backend = settings.backend(self.store);
         let mut builder = FilterChain::builder()
             .anonymous(settings.anonymous)
@@ -607,12 +674,16 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
         let jwks: Rc<dyn JwksSource> = self.jwks.unwrap_or_else(|| Rc::new(NoJwksSource));
         for name in &settings.filters {
             let remote_user = || {
-                RemoteUserFilter::builder(Rc::clone(&backend))
+                let filter = RemoteUserFilter::builder(Rc::clone(&backend))
                     .header(settings.remote_user_header.clone())
                     .trust_unsigned_header(settings.trust_unsigned_header)
                     .user_cache_secs(settings.user_cache_secs)
-                    .recheck_secs(settings.recheck_secs)
-                    .build()
+                    .recheck_secs(settings.recheck_secs);
+                match &identity {
+                    Some(source) => filter.identity_source(Rc::clone(source)),
+                    None => filter,
+                }
+                .build()
             };
             builder = match name {
                 FilterName::Session => {
@@ -698,6 +769,12 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
             return Err(ConfigError::filter(
                 short_type_name::<GatewayJwtFilter>(),
                 ConfigProblem::MissingKeySource,
+            ));
+        }
+        if settings.fetch_identity && identity.is_none() {
+            return Err(ConfigError::filter(
+                short_type_name::<RemoteUserFilter>(),
+                ConfigProblem::MissingIdentitySource,
             ));
         }
         Ok(chain)

@@ -2,8 +2,8 @@
 //! calls, `configure` once per isolate and `handle` once per request, with the request and
 //! the answer passed as the strings of [`wire`](crate::edge::wire) (with the default feature
 //! `stock-worker`); the stock chain built from `env` and checked once per isolate, which the
-//! workers-rs API ([`api`](crate::edge::api)) shares; and the Workers KV store and key fetcher
-//! that chain uses. Only on wasm32.
+//! workers-rs API ([`api`](crate::edge::api)) shares; and the Workers KV store, the key
+//! fetcher and the identity fetcher that chain uses. Only on wasm32.
 //!
 //! ```no_run
 //! use remote_user_filter::edge::worker::WorkerKvStore;
@@ -23,7 +23,10 @@ use futures::future::{select, Either};
 #[cfg(feature = "stock-worker")]
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
-use worker::{console_error, console_warn, Env, Fetch, KvStore, Request};
+use worker::{
+    console_error, console_warn, Env, Fetch, Headers, KvStore, Request, RequestInit,
+    RequestRedirect,
+};
 
 use crate::chain::FilterChain;
 #[cfg(feature = "stock-worker")]
@@ -33,7 +36,10 @@ use crate::edge::wire::{log_line, Plan};
 #[cfg(feature = "stock-worker")]
 use crate::edge::wire::{read_request, request_parts, Reply, UNFRAMED_REPLY};
 use crate::error::{AuthError, ConfigError, StoreError};
-use crate::gateway::JwksSource;
+use crate::gateway::{
+    IdentitySource, JwksSource, ACCESS_ASSERTION_COOKIE, DEFAULT_IDENTITY_TIMEOUT_MS,
+    MAX_IDENTITY_DOC_LEN,
+};
 #[cfg(feature = "stock-worker")]
 use crate::upstream::forward_url;
 use crate::users::UserStore;
@@ -220,6 +226,96 @@ impl JwksSource for FetchJwks {
     }
 }
 
+/// The identity provider's document for an assertion (`ACCESS_FETCH_IDENTITY`): a `GET` of
+/// Cloudflare Access's `get-identity` with the Workers `fetch`, the assertion as the
+/// `CF_Authorization` cookie, redirects not followed, abandoned after a timeout. The
+/// assertion is never part of an error.
+///
+/// ```no_run
+/// use remote_user_filter::edge::worker::FetchIdentity;
+/// let source = FetchIdentity::new("https://team.cloudflareaccess.com/cdn-cgi/access/get-identity")
+///     .with_timeout_ms(1500);
+/// # let _ = source;
+/// ```
+#[derive(Debug, Clone)]
+pub struct FetchIdentity {
+    url: String,
+    timeout_ms: u64,
+}
+
+impl FetchIdentity {
+    /// Ask `url`, abandoning a call after two seconds.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            timeout_ms: DEFAULT_IDENTITY_TIMEOUT_MS,
+        }
+    }
+
+    /// Abandon a call that has not answered within `ms` milliseconds.
+    pub fn with_timeout_ms(mut self, ms: u64) -> Self {
+        self.timeout_ms = ms;
+        self
+    }
+
+    async fn call(&self, assertion: &str) -> Result<String, String> {
+        let url = &self.url;
+        let headers = Headers::new();
+        headers
+            .set("cookie", &format!("{ACCESS_ASSERTION_COOKIE}={assertion}"))
+            .map_err(|_| "the assertion cannot be sent as a cookie".to_owned())?;
+        headers
+            .set("accept", "application/json")
+            .map_err(|e| e.to_string())?;
+        let mut init = RequestInit::new();
+        init.with_method(worker::Method::Get)
+            .with_headers(headers)
+            .with_redirect(RequestRedirect::Manual);
+        let request =
+            Request::new_with_init(url, &init).map_err(|e| format!("identity URL {url}: {e}"))?;
+        let mut response = Fetch::Request(request)
+            .send()
+            .await
+            .map_err(|e| format!("fetching {url}: {e}"))?;
+        let status = response.status_code();
+        if status != 200 {
+            return Err(format!("fetching {url}: HTTP {status}"));
+        }
+        let declared = response
+            .headers()
+            .get("content-length")
+            .ok()
+            .flatten()
+            .and_then(|len| len.trim().parse::<usize>().ok());
+        if declared.is_some_and(|len| len > MAX_IDENTITY_DOC_LEN) {
+            return Err(format!(
+                "fetching {url}: the answer is larger than {MAX_IDENTITY_DOC_LEN} bytes"
+            ));
+        }
+        response
+            .text()
+            .await
+            .map_err(|e| format!("reading {url}: {e}"))
+    }
+}
+
+#[async_trait(?Send)]
+impl IdentitySource for FetchIdentity {
+    async fn fetch_identity(&self, assertion: &str) -> Result<String, String> {
+        let call = std::pin::pin!(self.call(assertion));
+        let Some(timer) = Timer::start(self.timeout_ms) else {
+            return call.await;
+        };
+        match select(call, timer).await {
+            Either::Left((answer, _)) => answer,
+            Either::Right(((), _)) => Err(format!(
+                "{} did not answer within {} ms; abandoned",
+                self.url, self.timeout_ms
+            )),
+        }
+    }
+}
+
 fn build_stock(env: &Env) -> Result<Stock, ConfigError> {
     let settings = StockSettings::from_vars(|name| env_string(env, name))?;
     let store = WorkerKvStore::from_env(env, KV_BINDING).with_timeout_ms(settings.kv_timeout_ms);
@@ -229,6 +325,7 @@ fn build_stock(env: &Env) -> Result<Stock, ConfigError> {
         .gateway_secret(env_string(env, "GATEWAY_SECRET"))
         .clock(SystemClock)
         .jwks(Rc::new(FetchJwks::new(settings.gateway.jwks_url.clone())))
+        .identity(Rc::new(FetchIdentity::new(settings.identity_url.clone())))
         .on_warning(|line| console_warn!("remote-user-filter: {line}"))
         .build()?;
     let plan = Plan::stock(chain.headers_read(), &settings);

@@ -414,7 +414,7 @@ impl GatewayJwtFilter {
 /// `http::Uri` splits the URL (scheme, authority, host, port), `Ipv4Addr` reads a loopback
 /// address. What is accepted of the host stays narrow, checked here: letters, digits, `.`
 /// and `-`, or `[::1]` spelled so.
-fn jwks_url_allowed(url: &str) -> bool {
+pub(crate) fn jwks_url_allowed(url: &str) -> bool {
     let Ok(uri) = url.parse::<http::Uri>() else {
         return false;
     };
@@ -525,6 +525,9 @@ impl Filter for GatewayJwtFilter {
             }
         }
         req.set_gateway_assertion(GatewayAssertion::Verified(identity.to_string()));
+        // Kept for the identity provider's groups (`ACCESS_FETCH_IDENTITY`): never logged,
+        // never forwarded.
+        req.set_verified_assertion(token.into());
         Ok(())
     }
 }
