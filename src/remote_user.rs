@@ -418,7 +418,9 @@ impl RemoteUserFilter {
                         Ok(groups) => found.user.groups = merge_groups(&found.user.groups, groups),
                         Err(why) => {
                             *warn_to.borrow_mut() = Some(format!(
-                                "the identity provider's groups of `{username}` were not                                  fetched (ACCESS_FETCH_IDENTITY; the user keeps the record's                                  groups): {why}"
+                                "the identity provider's groups of `{username}` were not fetched \
+                                 (ACCESS_FETCH_IDENTITY; the user keeps the record's groups): \
+                                 {why}"
                             ));
                         }
                     }
