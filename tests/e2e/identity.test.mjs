@@ -5,6 +5,7 @@ import http from "node:http";
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
+  EXAMPLE_SCRIPT,
   accessAssertion,
   kvKeys,
   rsaSigningKey,
@@ -28,12 +29,13 @@ const token = (email) => accessAssertion(KEY, email, { issuer: `https://${TEAM}`
 /**
  * One loopback server for the Access team domain: the JWKS at CERTS_PATH, get-identity at
  * IDENTITY_PATH. `calls` lists every get-identity request's Cookie header; `answer` is what
- * it answers: "ok" (the `doc`), a status number, or "hang" (never answers).
+ * it answers: "ok" (the `doc`), a status number, or "hang" (never answers), after `delayMs`.
  */
 async function startAccess() {
   const state = {
     calls: [],
     answer: "ok",
+    delayMs: 0,
     doc: {
       email: "someone@example.com",
       groups: ["dev", { id: "g-1", name: "sso-admins" }, { name: "ops" }, 42, { id: "no-name" }, "eng"],
@@ -43,7 +45,7 @@ async function startAccess() {
   const hung = [];
   const server = http.createServer((req, res) => {
     req.resume();
-    req.on("end", () => {
+    req.on("end", async () => {
       const path = new URL(req.url, "http://x").pathname;
       if (path === CERTS_PATH) {
         res.setHeader("content-type", "application/json");
@@ -54,6 +56,7 @@ async function startAccess() {
         return res.end();
       }
       state.calls.push({ method: req.method, cookie: req.headers.cookie });
+      if (state.delayMs > 0) await sleep(state.delayMs);
       if (state.answer === "hang") return hung.push(res);
       if (typeof state.answer === "number") {
         res.statusCode = state.answer;
@@ -81,6 +84,18 @@ async function startAccess() {
 /** The stored record of `email` with `groups`, as an admin would write it. */
 const record = (email, groups) => JSON.stringify({ username: email, is_active: true, groups });
 
+/** The worker vars for Access mode with ACCESS_FETCH_IDENTITY against `access`. */
+const identityVars = (access) => ({
+  AUTH_FILTERS: "session,gateway_jwt,remote_user",
+  TRUST_UNSIGNED_HEADER: "false",
+  GATEWAY: "cloudflare_access",
+  ACCESS_TEAM_DOMAIN: TEAM,
+  ACCESS_AUD: AUD,
+  JWKS_URL: access.jwksUrl,
+  ACCESS_FETCH_IDENTITY: "true",
+  ACCESS_IDENTITY_URL: access.identityUrl,
+});
+
 describe("ACCESS_FETCH_IDENTITY: groups from get-identity", () => {
   const w = {};
   const users = {
@@ -92,19 +107,7 @@ describe("ACCESS_FETCH_IDENTITY: groups from get-identity", () => {
   before(async () => {
     w.access = await startAccess();
     w.origin = await startOrigin();
-    Object.assign(
-      w,
-      await startWorker(w.origin, {
-        AUTH_FILTERS: "session,gateway_jwt,remote_user",
-        TRUST_UNSIGNED_HEADER: "false",
-        GATEWAY: "cloudflare_access",
-        ACCESS_TEAM_DOMAIN: TEAM,
-        ACCESS_AUD: AUD,
-        JWKS_URL: w.access.jwksUrl,
-        ACCESS_FETCH_IDENTITY: "true",
-        ACCESS_IDENTITY_URL: w.access.identityUrl,
-      }),
-    );
+    Object.assign(w, await startWorker(w.origin, identityVars(w.access)));
     w.kv = await w.mf.getKVNamespace("USERS");
     for (const [email, groups] of Object.values(users)) await w.kv.put(`user:${email}`, record(email, groups));
   });
@@ -171,7 +174,8 @@ describe("ACCESS_FETCH_IDENTITY: groups from get-identity", () => {
 
   it("10 concurrent cookieless first requests of one user: one get-identity call", async () => {
     w.access.state.answer = "ok";
-    await sleep(50);
+    // Slow enough that all ten are in the worker while the first one's call is out.
+    w.access.state.delayMs = 300;
     const before = w.access.state.calls.length;
     const [email] = users.dave;
     const jwt = token(email);
@@ -183,5 +187,35 @@ describe("ACCESS_FETCH_IDENTITY: groups from get-identity", () => {
       assert.equal(r.echo.headers["x-remote-user-groups"], "dev,sso-admins,ops,eng");
     }
     assert.equal(w.access.state.calls.length - before, 1, "one call for the burst");
+  });
+});
+
+describe("ACCESS_FETCH_IDENTITY in the workers-rs API (examples/hello, EdgeAuth)", () => {
+  const w = {};
+  const email = "erin@example.com";
+  before(async () => {
+    w.access = await startAccess();
+    w.origin = await startOrigin();
+    Object.assign(w, await startWorker(w.origin, identityVars(w.access), { script: EXAMPLE_SCRIPT }));
+    w.kv = await w.mf.getKVNamespace("USERS");
+    await w.kv.put(`user:${email}`, record(email, ["ops"]));
+  });
+  after(async () => {
+    await w.mf?.dispose();
+    await w.origin?.close();
+    await w.access?.close();
+  });
+
+  it("the handler sees the merged groups; one call, none with the session", async () => {
+    const jwt = token(email);
+    const r = await send(w, "/groups", { headers: { [JWT_HEADER]: jwt } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(JSON.parse(r.text).groups, ["ops", "dev", "sso-admins", "eng"]);
+    assert.deepEqual(w.access.state.calls, [{ method: "GET", cookie: `CF_Authorization=${jwt}` }]);
+    const { pair } = sessionCookie(r.res);
+    const next = await send(w, "/groups", { headers: { [JWT_HEADER]: jwt, cookie: pair } });
+    assert.deepEqual(JSON.parse(next.text).groups, ["ops", "dev", "sso-admins", "eng"]);
+    assert.equal(w.access.state.calls.length, 1);
+    assert.equal(await w.kv.get(`user:${email}`), record(email, ["ops"]));
   });
 });
