@@ -359,7 +359,11 @@ fn offline(extra: &[(&str, &str)]) -> Result<Vec<String>, ConfigError> {
 /// Broken by: not checking ACCESS_FETCH_IDENTITY's company (or ACCESS_IDENTITY_URL).
 #[test]
 fn the_configuration_check_refuses_it_outside_access_mode() {
-    let refusals: [(&[(&str, &str)], &str); 4] = [
+    let refusals: [(&[(&str, &str)], &str); 5] = [
+        (
+            &[("ACCESS_TEAM_DOMAIN", "")],
+            "`GatewayJwtFilter` needs the setting ACCESS_TEAM_DOMAIN",
+        ),
         (
             &[
                 ("GATEWAY", "pomerium"),

@@ -655,7 +655,6 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
         if !settings.filters.is_empty() && !logs_in {
             return Err(ConfigError::NoRemoteUserFilter);
         }
-        settings.check_fetch_identity()?;
         let identity = self.identity.filter(|_| settings.fetch_identity);
         let backend = settings.backend(self.store);
         let mut builder = FilterChain::builder()
@@ -739,6 +738,9 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
             builder = builder.filter(PathRulesFilter::new(settings.rules.clone()));
         }
         let chain = builder.build()?;
+        // After the filters' own checks: an unset ACCESS_TEAM_DOMAIN is named as such, not as
+        // the get-identity URL it leaves without a host.
+        settings.check_fetch_identity()?;
         // An endpoint under a public path would be forwarded unauthenticated instead.
         for (setting, filter, path) in [
             (
