@@ -51,6 +51,7 @@ mod clock;
 pub mod config;
 pub mod edge;
 mod error;
+mod events;
 pub mod gateway;
 mod path_rules;
 mod remote_user;
@@ -64,7 +65,7 @@ pub mod users;
 pub use async_trait::async_trait;
 pub use chain::{
     AnonymousPolicy, AuthRequest, Filter, FilterChain, FilterChainBuilder, FilterKind,
-    GatewayAssertion, Outcome, Position,
+    GatewayAssertion, Outcome, Position, CF_RAY,
 };
 #[cfg(target_arch = "wasm32")]
 pub use clock::Timer;
@@ -73,6 +74,7 @@ pub use config::{FilterName, StockChainBuilder, StockSettings, DEFAULT_KV_TIMEOU
 #[cfg(target_arch = "wasm32")]
 pub use edge::api::{Admitted, Answer, EdgeAuth};
 pub use error::{AuthError, BackendError, ConfigError, ConfigProblem, StoreError};
+pub use events::{AuthEvent, EventKind};
 pub use gateway::{
     parse_assertion, parse_jwks, Algorithm, AssertionError, Audience, Claims, ClaimsPolicy,
     Gateway, GatewayJwtFilter, GatewayJwtFilterBuilder, GatewayPreset, Jwk, JwksError, JwksSource,

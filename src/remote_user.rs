@@ -33,6 +33,7 @@ use http::HeaderName;
 
 use crate::chain::{AuthRequest, Filter, FilterKind, Position};
 use crate::error::{AuthError, BackendError, ConfigError, ConfigProblem};
+use crate::events::{AuthEvent, EventKind};
 use crate::session::{login, logout, renew};
 use crate::support::bounded::BoundedMap;
 use crate::support::single_flight::SingleFlight;
@@ -406,6 +407,12 @@ impl RemoteUserFilter {
                 renew(req, user, due)
             }
             None => {
+                // The re-check found the user gone or inactive: the session ends here.
+                req.record_event(
+                    AuthEvent::new(EventKind::Revocation)
+                        .reason("user_rejected")
+                        .user(username),
+                );
                 logout(req);
                 req.reject();
                 Ok(())

@@ -67,6 +67,7 @@ async fn login_is_a_promise_then_the_session_is_answered_at_once() {
             "cookie".into(),
             "x-gateway-secret".into(),
             "cf-access-authenticated-user-email".into(),
+            "cf-ray".into(),
         ]),
         strip: vec![
             "x-remote-user".into(),

@@ -6,8 +6,9 @@
 mod filter;
 mod request;
 
-pub(crate) use filter::WarningSink;
 pub use filter::{
-    AnonymousPolicy, Filter, FilterChain, FilterChainBuilder, FilterKind, Outcome, Position,
+    refusal, AnonymousPolicy, Filter, FilterChain, FilterChainBuilder, FilterKind, Outcome,
+    Position,
 };
-pub use request::{AuthRequest, GatewayAssertion};
+pub(crate) use filter::{EventSink, WarningSink};
+pub use request::{AuthRequest, GatewayAssertion, CF_RAY};

@@ -19,7 +19,7 @@ pub use filter::{
     MAX_LEEWAY_SECS, MIN_GATEWAY_SECRET_LEN, TOKEN_CACHE_ENTRIES,
 };
 pub use jwks::{
-    parse_jwks, Jwk, JwksError, JwksSource, KeyCache, KeyError, PublicKey, DEFAULT_KEY_TTL_SECS,
-    MIN_REFETCH_INTERVAL_SECS,
+    parse_jwks, Jwk, JwksError, JwksSource, KeyCache, KeyError, KeyFetch, PublicKey,
+    DEFAULT_KEY_TTL_SECS, MIN_REFETCH_INTERVAL_SECS,
 };
 pub use verify::{KeyFormatError, RustCryptoVerifier, SignatureVerifier, MIN_RSA_BITS};
