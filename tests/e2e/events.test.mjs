@@ -28,7 +28,6 @@ const recordedDataset = {
   extraWorkers: [
     {
       name: "auth-events-recorder",
-      compatibilityDate: "2026-07-01",
       modules: [
         {
           type: "ESModule",
