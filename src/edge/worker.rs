@@ -28,7 +28,9 @@ use worker::{
     AnalyticsEngineDataset, Env, Fetch, KvStore, Request,
 };
 
-use crate::chain::{refusal, FilterChain, CF_RAY};
+#[cfg(feature = "stock-worker")]
+use crate::chain::CF_RAY;
+use crate::chain::{refusal, FilterChain};
 use crate::config::{StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING};
 use crate::edge::wire::Plan;
 #[cfg(feature = "stock-worker")]
