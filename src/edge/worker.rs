@@ -168,6 +168,10 @@ thread_local! {
 
 /// The binding events are counted in, when bound: an Analytics Engine dataset
 /// (`[[analytics_engine_datasets]] binding = "AUTH_EVENTS"` in wrangler.toml).
+///
+/// ```
+/// assert_eq!(remote_user_filter::edge::worker::EVENTS_BINDING, "AUTH_EVENTS");
+/// ```
 pub const EVENTS_BINDING: &str = "AUTH_EVENTS";
 
 /// The stock chain built from `env` and checked, once per isolate: later calls reuse the

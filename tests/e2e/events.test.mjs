@@ -9,6 +9,7 @@
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import {
+  EXAMPLE_SCRIPT,
   HEADER,
   accessAssertion,
   rsaSigningKey,
@@ -167,5 +168,34 @@ describe("events: a configuration error", () => {
       { event: "refusal", reason: "config_error", status: 500, ray: "ray-500-a" },
       { event: "refusal", reason: "config_error", status: 500, ray: "ray-500-b" },
     ]);
+  });
+});
+
+describe("events: the workers-rs API (examples/hello) logs the same events", () => {
+  const w = useWorker({}, { script: EXAMPLE_SCRIPT, ...recordedDataset });
+
+  it("a login and a 401 print the stock worker's lines and write its data points", async () => {
+    const login = await send(w, "/", { headers: { [HEADER]: "ann@example.com", "cf-ray": "ray-api-1" } });
+    assert.equal(login.status, 200, login.text);
+    const steady = await send(w, "/", {
+      headers: { [HEADER]: "ann@example.com", cookie: sessionCookie(login.res).pair, "cf-ray": "ray-api-2" },
+    });
+    assert.equal(steady.status, 200, steady.text);
+    const refused = await send(w, "/", { headers: { "cf-ray": "ray-api-3" } });
+    assert.equal(refused.status, 401);
+    const lines = await until(w, events, 2);
+    await sleep(100);
+    assert.deepEqual(events(w), [
+      { event: "login", user: "ann@example.com", ray: "ray-api-1" },
+      { event: "refusal", reason: "missing_identity", status: 401, ray: "ray-api-3" },
+    ]);
+    assert.equal(lines.length, 2);
+    assert.deepEqual(
+      (await until(w, points, 2)).map((p) => p.blobs),
+      [
+        ["login", "", "ann@example.com", "ray-api-1"],
+        ["refusal", "missing_identity", "", "ray-api-3"],
+      ],
+    );
   });
 });
