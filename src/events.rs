@@ -106,6 +106,11 @@ pub struct AuthEvent {
 
 impl AuthEvent {
     /// An event of `kind` with nothing else known yet.
+    ///
+    /// ```
+    /// use remote_user_filter::{AuthEvent, EventKind};
+    /// assert_eq!(AuthEvent::new(EventKind::SignOut).to_json_line(), r#"{"event":"sign_out"}"#);
+    /// ```
     pub fn new(kind: EventKind) -> Self {
         Self {
             event: kind,
@@ -119,36 +124,72 @@ impl AuthEvent {
     }
 
     /// With a reason code (stable, snake_case).
+    ///
+    /// ```
+    /// use remote_user_filter::{AuthEvent, EventKind};
+    /// let event = AuthEvent::new(EventKind::Revocation).reason("user_rejected");
+    /// assert_eq!(event.reason.as_deref(), Some("user_rejected"));
+    /// ```
     pub fn reason(mut self, reason: impl Into<Cow<'static, str>>) -> Self {
         self.reason = Some(reason.into());
         self
     }
 
     /// With the HTTP status.
+    ///
+    /// ```
+    /// use remote_user_filter::{AuthEvent, EventKind};
+    /// assert_eq!(AuthEvent::new(EventKind::Refusal).status(403).status, Some(403));
+    /// ```
     pub fn status(mut self, status: u16) -> Self {
         self.status = Some(status);
         self
     }
 
     /// With the user's name.
+    ///
+    /// ```
+    /// use remote_user_filter::{AuthEvent, EventKind};
+    /// let event = AuthEvent::new(EventKind::Login).user("ann@example.com");
+    /// assert_eq!(event.user.as_deref(), Some("ann@example.com"));
+    /// ```
     pub fn user(mut self, user: impl Into<String>) -> Self {
         self.user = Some(user.into());
         self
     }
 
-    /// With the request's `cf-ray`.
+    /// With the request's `cf-ray` (which [`AuthRequest::record_event`] fills in itself).
+    ///
+    /// [`AuthRequest::record_event`]: crate::AuthRequest::record_event
+    ///
+    /// ```
+    /// use remote_user_filter::{AuthEvent, EventKind};
+    /// let event = AuthEvent::new(EventKind::Login).ray("8f1c2d3e4f5a6b7c-LHR");
+    /// assert_eq!(event.ray.as_deref(), Some("8f1c2d3e4f5a6b7c-LHR"));
+    /// ```
     pub fn ray(mut self, ray: impl Into<String>) -> Self {
         self.ray = Some(ray.into());
         self
     }
 
     /// With the number of keys a key fetch found.
+    ///
+    /// ```
+    /// use remote_user_filter::{AuthEvent, EventKind};
+    /// assert_eq!(AuthEvent::new(EventKind::KeyFetch).keys(2).keys, Some(2));
+    /// ```
     pub fn keys(mut self, keys: usize) -> Self {
         self.keys = Some(keys);
         self
     }
 
     /// With operator-facing detail (never a secret or a token).
+    ///
+    /// ```
+    /// use remote_user_filter::{AuthEvent, EventKind};
+    /// let event = AuthEvent::new(EventKind::KeyFetch).reason("fetch_failed").detail("HTTP 503");
+    /// assert_eq!(event.detail.as_deref(), Some("HTTP 503"));
+    /// ```
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self

@@ -382,6 +382,11 @@ impl AuthRequest {
     }
 
     /// The events recorded so far.
+    ///
+    /// ```
+    /// let req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), 0);
+    /// assert!(req.events().is_empty());
+    /// ```
     pub fn events(&self) -> &[AuthEvent] {
         &self.events
     }
