@@ -351,6 +351,51 @@ impl AuthError {
             AuthError::Config(_) => 500,
         }
     }
+
+    /// What the operator should be told of this failure, if it is theirs to fix (a backend,
+    /// key or configuration failure): the refusal event's `detail`. A client's bad request
+    /// has none. Never a secret or a token.
+    ///
+    /// ```
+    /// use remote_user_filter::AuthError;
+    /// assert!(AuthError::MissingIdentity.detail().is_none());
+    /// assert!(AuthError::KeysUnavailable("HTTP 500".into()).detail().unwrap().contains("HTTP 500"));
+    /// ```
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            AuthError::Backend(e) => Some(e.log_line()),
+            AuthError::KeysUnavailable(why) => Some(format!("gateway keys unavailable: {why}")),
+            AuthError::Config(e) => Some(format!("configuration error: {e}")),
+            _ => None,
+        }
+    }
+
+    /// A stable snake_case code for why the request was refused: the `reason` of its
+    /// refusal event ([`AuthEvent`](crate::AuthEvent)), one per kind of error (an invalid
+    /// assertion's is `assertion_` and [`AssertionError::reason`]).
+    ///
+    /// ```
+    /// use remote_user_filter::{AssertionError, AuthError};
+    /// assert_eq!(AuthError::MissingIdentity.reason(), "missing_identity");
+    /// assert_eq!(AuthError::InvalidAssertion(AssertionError::BadSignature).reason(), "assertion_bad_signature");
+    /// ```
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::BadIdentityHeader { .. } => "bad_identity_header",
+            AuthError::BadRequest(_) => "bad_request",
+            AuthError::MissingIdentity => "missing_identity",
+            AuthError::Rejected => "rejected",
+            AuthError::PathForbidden { .. } => "path_forbidden",
+            AuthError::InvalidAssertion(e) => e.reason(),
+            AuthError::IdentityMismatch => "identity_mismatch",
+            AuthError::NotFromGateway => "not_from_gateway",
+            AuthError::KeysUnavailable(_) => "keys_unavailable",
+            AuthError::Backend(BackendError::Unavailable(_)) => "store_unavailable",
+            AuthError::Backend(BackendError::CorruptRecord { .. }) => "corrupt_record",
+            AuthError::Backend(BackendError::Other { .. }) => "backend_error",
+            AuthError::Config(_) => "config_error",
+        }
+    }
 }
 
 /// A user backend failure. `Unavailable` is the store's fault (503); `CorruptRecord` is one
@@ -486,4 +531,30 @@ pub enum AssertionError {
     /// The assertion header was sent more than once.
     #[error("the assertion was sent more than once")]
     Duplicate,
+}
+
+impl AssertionError {
+    /// A stable snake_case code for this failure, `assertion_` first (the refusal event's
+    /// reason, see [`AuthError::reason`]).
+    ///
+    /// ```
+    /// use remote_user_filter::AssertionError;
+    /// assert_eq!(AssertionError::Expired.reason(), "assertion_expired");
+    /// ```
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AssertionError::Malformed(_) => "assertion_malformed",
+            AssertionError::TooLong { .. } => "assertion_too_long",
+            AssertionError::UnsupportedAlgorithm(_) => "assertion_unsupported_algorithm",
+            AssertionError::UnknownKey => "assertion_unknown_key",
+            AssertionError::BadSignature => "assertion_bad_signature",
+            AssertionError::Expired => "assertion_expired",
+            AssertionError::NotYetValid => "assertion_not_yet_valid",
+            AssertionError::WrongIssuer => "assertion_wrong_issuer",
+            AssertionError::WrongAudience => "assertion_wrong_audience",
+            AssertionError::NoIdentity => "assertion_no_identity",
+            AssertionError::ServiceToken => "assertion_service_token",
+            AssertionError::Duplicate => "assertion_duplicate",
+        }
+    }
 }

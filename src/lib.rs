@@ -52,6 +52,7 @@ pub mod config;
 pub mod edge;
 pub mod endpoints;
 mod error;
+mod events;
 pub mod gateway;
 mod path_rules;
 mod remote_user;
@@ -65,7 +66,7 @@ pub mod users;
 pub use async_trait::async_trait;
 pub use chain::{
     AnonymousPolicy, AuthRequest, Filter, FilterChain, FilterChainBuilder, FilterKind,
-    GatewayAssertion, LocalResponse, Outcome, Position,
+    GatewayAssertion, LocalResponse, Outcome, Position, CF_RAY,
 };
 #[cfg(target_arch = "wasm32")]
 pub use clock::Timer;
@@ -78,6 +79,7 @@ pub use endpoints::{
     IAP_SIGN_OUT,
 };
 pub use error::{AuthError, BackendError, ConfigError, ConfigProblem, StoreError};
+pub use events::{AuthEvent, EventKind};
 pub use gateway::{
     parse_assertion, parse_jwks, Algorithm, AssertionError, Audience, Claims, ClaimsPolicy,
     Gateway, GatewayJwtFilter, GatewayJwtFilterBuilder, GatewayPreset, IdentitySource, Jwk,

@@ -33,6 +33,7 @@ use http::HeaderName;
 
 use crate::chain::{AuthRequest, Filter, FilterKind, Position};
 use crate::error::{AuthError, BackendError, ConfigError, ConfigProblem};
+use crate::events::{AuthEvent, EventKind};
 use crate::gateway::{merge_groups, parse_identity_groups, IdentitySource};
 use crate::session::{login, logout, renew};
 use crate::support::bounded::BoundedMap;
@@ -470,6 +471,12 @@ impl RemoteUserFilter {
                 renew(req, user, due)
             }
             None => {
+                // The re-check found the user gone or inactive: the session ends here.
+                req.record_event(
+                    AuthEvent::new(EventKind::Revocation)
+                        .reason("user_rejected")
+                        .user(username),
+                );
                 logout(req);
                 req.reject();
                 Ok(())

@@ -453,3 +453,44 @@ fn each_endpoint_checks_its_place_in_a_hand_built_chain() {
         "`WhoAmIFilter` requires `RemoteUserFilter` to be installed before it"
     );
 }
+
+#[test]
+fn sign_out_is_one_event_naming_who_signed_out_and_never_the_cookie() {
+    use remote_user_filter::{AuthEvent, EventKind};
+    use std::cell::RefCell;
+    futures::executor::block_on(async {
+        let seen: Rc<RefCell<Vec<AuthEvent>>> = Rc::default();
+        let sink = Rc::clone(&seen);
+        let store = Rc::new(MemoryStore::new());
+        let chain = settings(&[])
+            .unwrap()
+            .chain(Rc::clone(&store))
+            .session_secret(SECRET.to_string())
+            .clock(ManualClock::new(T0))
+            .on_event(move |e| sink.borrow_mut().push(e.clone()))
+            .build()
+            .unwrap();
+        let cookie = signed_in(&chain).await;
+        seen.borrow_mut().clear();
+        send(
+            &chain,
+            "POST",
+            "https://app.example/.auth/logout",
+            &[("cookie", &cookie), ("cf-ray", "8f00-LHR")],
+        )
+        .await;
+        let events = seen.borrow().clone();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].event, EventKind::SignOut);
+        let line = events[0].to_json_line();
+        assert_eq!(
+            line,
+            r#"{"event":"sign_out","user":"ann@example.com","ray":"8f00-LHR"}"#
+        );
+        assert!(!line.contains(cookie.split('=').nth(1).unwrap()));
+        // No session: still one sign-out event, with no user.
+        seen.borrow_mut().clear();
+        send(&chain, "GET", "https://app.example/.auth/logout", &[]).await;
+        assert_eq!(seen.borrow()[0].to_json_line(), r#"{"event":"sign_out"}"#);
+    });
+}

@@ -69,6 +69,7 @@ async fn login_is_a_promise_then_the_session_is_answered_at_once() {
             "cf-access-authenticated-user-email".into(),
             // The who-am-I endpoint's (JSON or a page).
             "accept".into(),
+            "cf-ray".into(),
         ]),
         strip: vec![
             "x-remote-user".into(),

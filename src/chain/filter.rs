@@ -31,6 +31,7 @@ use http::{HeaderMap, HeaderName};
 use crate::chain::{AuthRequest, LocalResponse};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, ConfigError, ConfigProblem};
+use crate::events::{AuthEvent, EventKind};
 use crate::type_name::short_type_name;
 use crate::users::SessionUser;
 
@@ -261,10 +262,14 @@ pub struct FilterChain {
     anonymous: AnonymousPolicy,
     clock: Rc<dyn Clock>,
     on_warning: Option<WarningSink>,
+    on_event: Option<EventSink>,
 }
 
 /// Where the chain sends the warnings filters note ([`AuthRequest::warn`]).
 pub(crate) type WarningSink = Rc<dyn Fn(&str)>;
+
+/// Where the chain sends the events filters record ([`AuthRequest::record_event`]).
+pub(crate) type EventSink = Rc<dyn Fn(&AuthEvent)>;
 
 impl std::fmt::Debug for FilterChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -288,6 +293,7 @@ pub struct FilterChainBuilder {
     anonymous: AnonymousPolicy,
     clock: Option<Rc<dyn Clock>>,
     on_warning: Option<WarningSink>,
+    on_event: Option<EventSink>,
 }
 
 impl std::fmt::Debug for FilterChainBuilder {
@@ -340,6 +346,32 @@ impl FilterChainBuilder {
         self
     }
 
+    /// Where events go (default: nowhere): every event a filter records
+    /// ([`AuthRequest::record_event`]: a login, a revocation, a key fetch) and, for every
+    /// request answered here, the chain's own refusal event (`reason` from
+    /// [`AuthError::reason`], `status`). The worker logs each as a JSON line and counts it in
+    /// Analytics Engine. A request with a valid session records none.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use remote_user_filter::{FilterChain, Outcome, SessionFilter};
+    /// # futures::executor::block_on(async {
+    /// let seen = Rc::new(RefCell::new(Vec::<String>::new()));
+    /// let sink = Rc::clone(&seen);
+    /// let chain = FilterChain::builder()
+    ///     .filter(SessionFilter::builder("a-32-byte-or-longer-session-secret!").build())
+    ///     .on_event(move |event| sink.borrow_mut().push(event.to_json_line()))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(matches!(chain.handle(http::HeaderMap::new()).await, Outcome::Respond { .. }));
+    /// assert_eq!(*seen.borrow(), [r#"{"event":"refusal","reason":"missing_identity","status":401}"#]);
+    /// # });
+    /// ```
+    pub fn on_event(mut self, sink: impl Fn(&AuthEvent) + 'static) -> Self {
+        self.on_event = Some(Rc::new(sink));
+        self
+    }
+
     /// Check every filter's settings and position, then build the chain.
     pub fn build(self) -> Result<FilterChain, ConfigError> {
         if self.filters.is_empty() {
@@ -371,6 +403,7 @@ impl FilterChainBuilder {
             anonymous: self.anonymous,
             clock: self.clock.unwrap_or_else(|| Rc::new(SystemClock)),
             on_warning: self.on_warning,
+            on_event: self.on_event,
         })
     }
 }
@@ -446,13 +479,22 @@ impl FilterChain {
         AuthRequest::from_parts(parts, self.clock.now_secs())
     }
 
-    /// Run every filter on `req` and decide; the warnings noted go to the sink.
+    /// Run every filter on `req` and decide; the warnings noted go to the warning sink, the
+    /// events recorded (and, for an answer here, the refusal) to the event sink.
     pub async fn run(&self, req: &mut AuthRequest) -> Outcome {
         req.use_clock(&self.clock);
         let outcome = self.decide(req).await;
+        if let Outcome::Respond { error, .. } = &outcome {
+            req.record_event(refusal(error, req.user().map(|u| u.username.as_str())));
+        }
         if let Some(sink) = &self.on_warning {
             for line in req.warnings() {
                 sink(line);
+            }
+        }
+        if let Some(sink) = &self.on_event {
+            for event in req.events() {
+                sink(event);
             }
         }
         outcome
@@ -507,4 +549,21 @@ impl FilterChain {
             },
         }
     }
+}
+
+/// The refusal event for a request answered with `error`: its reason code and status, the
+/// user the request had (if any), and for the operator's failures the detail.
+///
+/// ```
+/// use remote_user_filter::{chain::refusal, AuthError, EventKind};
+/// let event = refusal(&AuthError::Rejected, None);
+/// assert_eq!((event.event, event.reason.as_deref(), event.status), (EventKind::Refusal, Some("rejected"), Some(403)));
+/// ```
+pub fn refusal(error: &AuthError, user: Option<&str>) -> AuthEvent {
+    let mut event = AuthEvent::new(EventKind::Refusal)
+        .reason(error.reason())
+        .status(error.status());
+    event.user = user.map(str::to_owned);
+    event.detail = error.detail();
+    event
 }

@@ -7,9 +7,10 @@ mod filter;
 mod request;
 mod response;
 
-pub(crate) use filter::WarningSink;
 pub use filter::{
-    AnonymousPolicy, Filter, FilterChain, FilterChainBuilder, FilterKind, Outcome, Position,
+    refusal, AnonymousPolicy, Filter, FilterChain, FilterChainBuilder, FilterKind, Outcome,
+    Position,
 };
-pub use request::{AuthRequest, GatewayAssertion};
+pub(crate) use filter::{EventSink, WarningSink};
+pub use request::{AuthRequest, GatewayAssertion, CF_RAY};
 pub use response::LocalResponse;

@@ -22,7 +22,16 @@ use http::{Extensions, HeaderMap, Method, Uri};
 
 use crate::chain::LocalResponse;
 use crate::clock::Clock;
+use crate::events::AuthEvent;
 use crate::users::{BackendRequest, SessionUser};
+
+/// The header Cloudflare names each request with: events carry it, so a log line can be
+/// found from a request (and back).
+///
+/// ```
+/// assert_eq!(remote_user_filter::CF_RAY, "cf-ray");
+/// ```
+pub const CF_RAY: &str = "cf-ray";
 
 /// What a gateway's signed assertion said about the request, as a gateway-assertion filter
 /// ([`GatewayJwtFilter`](crate::GatewayJwtFilter)) found it.
@@ -66,6 +75,7 @@ pub struct AuthRequest {
     set_cookie: Option<String>,
     state: Vec<(TypeId, Box<dyn Any>)>,
     warnings: Vec<String>,
+    events: Vec<AuthEvent>,
     clock: Option<Rc<dyn Clock>>,
 }
 
@@ -113,6 +123,7 @@ impl AuthRequest {
             set_cookie: None,
             state: Vec::new(),
             warnings: Vec::new(),
+            events: Vec::new(),
             clock: None,
         }
     }
@@ -384,6 +395,42 @@ impl AuthRequest {
     /// The warnings noted so far.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// Record an event people should see (a login, a sign-out, a revocation, ...); the
+    /// chain hands each to its event sink
+    /// ([`FilterChainBuilder::on_event`](crate::FilterChainBuilder::on_event)). Its `ray`
+    /// is filled in from the request's `cf-ray` header, when it has one and the event none.
+    /// Never put a token, a cookie or a secret in one.
+    ///
+    /// ```
+    /// use remote_user_filter::{AuthEvent, AuthRequest, EventKind};
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("cf-ray", "8f1c2d3e4f5a6b7c-LHR".parse().unwrap());
+    /// let mut req = AuthRequest::new(headers, 0);
+    /// req.record_event(AuthEvent::new(EventKind::SignOut).user("ann@example.com"));
+    /// assert_eq!(req.events()[0].ray.as_deref(), Some("8f1c2d3e4f5a6b7c-LHR"));
+    /// ```
+    pub fn record_event(&mut self, mut event: AuthEvent) {
+        if event.ray.is_none() {
+            event.ray = self
+                .parts
+                .headers
+                .get(CF_RAY)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+        }
+        self.events.push(event);
+    }
+
+    /// The events recorded so far.
+    ///
+    /// ```
+    /// let req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), 0);
+    /// assert!(req.events().is_empty());
+    /// ```
+    pub fn events(&self) -> &[AuthEvent] {
+        &self.events
     }
 
     /// Use the chain's clock for timers, unless the request has one already.

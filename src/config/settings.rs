@@ -29,6 +29,7 @@ use crate::endpoints::{
     IAP_SIGN_OUT,
 };
 use crate::error::{ConfigError, ConfigProblem};
+use crate::events::AuthEvent;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::gateway::RustCryptoVerifier;
 use crate::gateway::SignatureVerifier;
@@ -529,6 +530,7 @@ impl StockSettings {
             settings: self,
             store,
             on_warning: None,
+            on_event: None,
             session_secret: None,
             gateway_secret: None,
             clock: Rc::new(SystemClock),
@@ -558,6 +560,7 @@ pub struct StockChainBuilder<'a, S> {
     settings: &'a StockSettings,
     store: S,
     on_warning: Option<crate::chain::WarningSink>,
+    on_event: Option<crate::chain::EventSink>,
     session_secret: Option<String>,
     gateway_secret: Option<String>,
     clock: Rc<dyn Clock>,
@@ -621,6 +624,31 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
         self
     }
 
+    /// Where the chain's events go ([`FilterChainBuilder::on_event`]; the worker: a JSON
+    /// line with `console.log`, and a data point in `AUTH_EVENTS` when bound).
+    ///
+    /// [`FilterChainBuilder::on_event`]: crate::FilterChainBuilder::on_event
+    ///
+    /// ```
+    /// use remote_user_filter::{MemoryStore, StockSettings};
+    /// let settings = StockSettings::from_vars(|name| match name {
+    ///     "AUTH_FILTERS" => Some("session,gateway_secret,remote_user".into()),
+    ///     _ => None,
+    /// })
+    /// .unwrap();
+    /// let chain = settings
+    ///     .chain(MemoryStore::new())
+    ///     .session_secret(Some("a-32-byte-or-longer-session-secret!".into()))
+    ///     .gateway_secret(Some("a-long-random-gateway-secret".into()))
+    ///     .on_event(|event| println!("{}", event.to_json_line()))
+    ///     .build();
+    /// assert!(chain.is_ok());
+    /// ```
+    pub fn on_event(mut self, sink: impl Fn(&AuthEvent) + 'static) -> Self {
+        self.on_event = Some(Rc::new(sink));
+        self
+    }
+
     /// Where `gateway_jwt` fetches keys (the worker: `fetch(JWKS URL)`); a chain with
     /// `gateway_jwt` and no key source is refused by [`build`](Self::build).
     pub fn jwks(mut self, source: Rc<dyn JwksSource>) -> Self {
@@ -662,6 +690,9 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
             .clock(self.clock);
         if let Some(sink) = self.on_warning {
             builder = builder.on_warning(move |line| sink(line));
+        }
+        if let Some(sink) = self.on_event {
+            builder = builder.on_event(move |event| sink(event));
         }
         // First, and only when it makes something public: otherwise the chain is as before.
         let public =

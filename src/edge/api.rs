@@ -42,10 +42,10 @@ use http::{HeaderMap, HeaderName};
 use wasm_bindgen::JsValue;
 use worker::{console_error, Env, Fetch, Headers, Request, RequestInit, RequestRedirect, Response};
 
-use crate::chain::{FilterChain, Outcome};
+use crate::chain::{FilterChain, Outcome, CF_RAY};
 use crate::config::StockSettings;
 use crate::edge::wire::{header_value, request_parts, CookieAction, ErrorResponse};
-use crate::edge::worker::{log, stock, Stock};
+use crate::edge::worker::{emit_refusal, stock, Stock};
 use crate::error::{AuthError, ConfigError};
 use crate::upstream::forward_url;
 use crate::users::SessionUser;
@@ -123,7 +123,7 @@ impl EdgeAuth {
     /// Run the chain on `req`: its method and URL, and only the headers the filters read
     /// (as the stock entry sends them in); the session cookie, the identity header, the
     /// gateway's proof are checked as in the stock worker. `Err` is the answer to send instead of
-    /// running your handler; it has been logged when it is the operator's concern.
+    /// running your handler; it has been logged (a refusal event, see [`AuthEvent`](crate::AuthEvent)).
     ///
     /// ```no_run
     /// # async fn demo(auth: remote_user_filter::EdgeAuth, req: worker::Request) -> worker::Result<worker::Response> {
@@ -166,7 +166,10 @@ impl EdgeAuth {
         let web = req.inner();
         match request_parts(&web.method(), &web.url(), headers) {
             Ok(parts) => self.run(parts, cookie).await,
-            Err(e) => Err(Answer::error(&e, None)),
+            Err(e) => {
+                emit_refusal(&e, js.get(CF_RAY).ok().flatten().as_deref());
+                Err(Answer::error(&e, None))
+            }
         }
     }
 
@@ -228,6 +231,7 @@ impl EdgeAuth {
                 uri,
                 stock: Rc::clone(&self.stock),
             }),
+            // The chain's event sink has logged the refusal.
             Outcome::Respond { error, set_cookie } => Err(Answer::error(&error, set_cookie)),
             Outcome::Answer {
                 response,
@@ -294,8 +298,9 @@ pub struct Answer {
 
 impl Answer {
     /// The stock worker's answer to a bad configuration: 500, the filter type, the setting
-    /// and the rule in the body ([`ConfigError::redacted`]), the full text in the log (it
-    /// is logged here, on every call, as the stock worker logs it on every request).
+    /// and the rule in the body ([`ConfigError::redacted`]). The full text is logged once
+    /// per isolate, as a `config_error` event, when the chain is built; each call logs a
+    /// short refusal event (`reason` `config_error`), as the stock worker does per request.
     ///
     /// ```
     /// use remote_user_filter::{edge::api::Answer, ConfigError};
@@ -304,12 +309,13 @@ impl Answer {
     /// assert!(answer.body().starts_with("configuration error: AUTH_FILTERS is empty"));
     /// ```
     pub fn config(error: &ConfigError) -> Self {
-        Self::error(&AuthError::Config(error.clone()), None)
+        let error = AuthError::Config(error.clone());
+        emit_refusal(&error, None);
+        Self::error(&error, None)
     }
 
-    /// The answer to `error`, logged as the stock worker logs it.
+    /// The answer to `error` (logged by the caller).
     fn error(error: &AuthError, set_cookie: Option<String>) -> Self {
-        log(error);
         let ErrorResponse {
             status,
             headers,

@@ -25,7 +25,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use crate::chain::{LocalResponse, Outcome};
+use crate::chain::{LocalResponse, Outcome, CF_RAY};
 use crate::config::{FilterName, StockSettings};
 use crate::error::AuthError;
 use crate::session::DEFAULT_COOKIE_NAME;
@@ -54,7 +54,8 @@ use crate::upstream::{origin_url, path_and_query, strip_cookie, UpstreamHeaders}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// Lower-case names of the headers the chain reads, plus `cookie` (ours is stripped
-    /// before forwarding); `None` when some filter may read any header.
+    /// before forwarding) and `cf-ray` (events carry it); `None` when some filter may read
+    /// any header.
     pub read: Option<Vec<String>>,
     /// Folded names ([`fold`]) never forwarded in any spelling: the identity headers we set
     /// (the defaults always among them), the gateway secret.
@@ -95,15 +96,17 @@ impl Plan {
     ///
     /// let read = [http::header::COOKIE, http::HeaderName::from_static("x-user")];
     /// let plan = Plan::new(Some(&read), &["X-Remote-User", "X_Gateway_Secret"], &["X-User", "x-remote-user"]);
-    /// assert_eq!(plan.read, Some(vec!["cookie".to_string(), "x-user".to_string()]));
+    /// assert_eq!(plan.read.unwrap(), ["cookie", "x-user", "cf-ray"]);
     /// assert_eq!(plan.strip, ["x-remote-user", "x-gateway-secret"]);
     /// assert_eq!(plan.guard, ["x-user"]);
     /// ```
     pub fn new(read: Option<&[HeaderName]>, strip: &[&str], guard: &[&str]) -> Self {
         let read = read.map(|names| {
             let mut names: Vec<String> = names.iter().map(|n| n.as_str().to_owned()).collect();
-            if !names.iter().any(|n| n == "cookie") {
-                names.push("cookie".to_owned());
+            for host_reads in ["cookie", CF_RAY] {
+                if !names.iter().any(|n| n == host_reads) {
+                    names.push(host_reads.to_owned());
+                }
             }
             names
         });
@@ -771,8 +774,9 @@ pub const UNFRAMED_REPLY: &str = "R\n500\n\n\n\
     Cache-Control\tno-store\n\n\
     remote-user-filter: internal error: the reply could not be framed; the worker's log says why\n";
 
-/// The line to log for a response to `error`, if it is the operator's concern (a backend,
-/// key or configuration failure); a client's bad request is not logged. No secrets.
+/// A plain-text line for a response to `error`, if it is the operator's concern (a backend,
+/// key or configuration failure); a client's bad request has none. No secrets. (The stock
+/// worker logs the refusal event instead, whose `detail` is [`AuthError::detail`].)
 ///
 /// ```
 /// use remote_user_filter::{edge::wire::log_line, AuthError};

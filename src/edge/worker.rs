@@ -24,18 +24,19 @@ use futures::future::{select, Either};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::{
-    console_error, console_warn, Env, Fetch, Headers, KvStore, Request, RequestInit,
-    RequestRedirect,
+    console_error, console_log, console_warn, AnalyticsEngineDataPointBuilder,
+    AnalyticsEngineDataset, Env, Fetch, Headers, KvStore, Request, RequestInit, RequestRedirect,
 };
 
-use crate::chain::FilterChain;
 #[cfg(feature = "stock-worker")]
-use crate::chain::Outcome;
+use crate::chain::CF_RAY;
+use crate::chain::{refusal, FilterChain};
 use crate::config::{StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING};
-use crate::edge::wire::{log_line, Plan};
+use crate::edge::wire::Plan;
 #[cfg(feature = "stock-worker")]
 use crate::edge::wire::{read_request, request_parts, Reply, UNFRAMED_REPLY};
 use crate::error::{AuthError, ConfigError, StoreError};
+use crate::events::{AuthEvent, EventKind};
 use crate::gateway::{
     IdentitySource, JwksSource, ACCESS_ASSERTION_COOKIE, DEFAULT_IDENTITY_TIMEOUT_MS,
     MAX_IDENTITY_DOC_LEN,
@@ -163,13 +164,86 @@ pub(crate) struct Stock {
 thread_local! {
     /// Built (and so checked) once per isolate.
     static STOCK: OnceCell<Result<Rc<Stock>, ConfigError>> = const { OnceCell::new() };
+    /// The Analytics Engine dataset bound as `AUTH_EVENTS`, if any (looked up once, with the
+    /// stock chain).
+    static EVENT_DATASET: OnceCell<Option<AnalyticsEngineDataset>> = const { OnceCell::new() };
 }
+
+/// The binding events are counted in, when bound: an Analytics Engine dataset
+/// (`[[analytics_engine_datasets]] binding = "AUTH_EVENTS"` in wrangler.toml).
+///
+/// ```
+/// assert_eq!(remote_user_filter::edge::worker::EVENTS_BINDING, "AUTH_EVENTS");
+/// ```
+pub const EVENTS_BINDING: &str = "AUTH_EVENTS";
 
 /// The stock chain built from `env` and checked, once per isolate: later calls reuse the
 /// first result, whichever path (the JS entry's `configure`, or
-/// [`EdgeAuth::from_env`](crate::edge::api::EdgeAuth::from_env)) asked first.
+/// [`EdgeAuth::from_env`](crate::edge::api::EdgeAuth::from_env)) asked first. A failed
+/// check is logged once here, as a `config_error` event with the full text; each request
+/// it then answers 500 logs a short refusal.
 pub(crate) fn stock(env: &Env) -> Result<Rc<Stock>, ConfigError> {
-    STOCK.with(|cell| cell.get_or_init(|| build_stock(env).map(Rc::new)).clone())
+    STOCK.with(|cell| {
+        cell.get_or_init(|| {
+            EVENT_DATASET.with(|d| {
+                d.get_or_init(|| env.analytics_engine(EVENTS_BINDING).ok());
+            });
+            let built = build_stock(env).map(Rc::new);
+            if let Err(e) = &built {
+                emit(
+                    &AuthEvent::new(EventKind::ConfigError)
+                        .status(500)
+                        .detail(e.to_string()),
+                );
+            }
+            built
+        })
+        .clone()
+    })
+}
+
+/// Tell the operator of `event`: one JSON line on the console (`console.error` for what is
+/// theirs to fix: an event with a `detail`; `console.log` otherwise) and, with `AUTH_EVENTS`
+/// bound, one data point: index1 the event's name, blob1..4 its name, reason, user and ray
+/// (empty when unknown), double1 its status (0 when none), double2 its key count.
+pub(crate) fn emit(event: &AuthEvent) {
+    let line = event.to_json_line();
+    if event.detail.is_some() {
+        console_error!("{line}");
+    } else {
+        console_log!("{line}");
+    }
+    EVENT_DATASET.with(|d| {
+        if let Some(Some(dataset)) = d.get() {
+            let name = event.event.name();
+            let point = AnalyticsEngineDataPointBuilder::new()
+                .indexes([name])
+                .add_blob(name)
+                .add_blob(event.reason.as_deref().unwrap_or(""))
+                .add_blob(event.user.as_deref().unwrap_or(""))
+                .add_blob(event.ray.as_deref().unwrap_or(""))
+                .add_double(f64::from(event.status.unwrap_or(0)))
+                .add_double(event.keys.unwrap_or(0) as f64)
+                .build();
+            if let Err(e) = dataset.write_data_point(&point) {
+                console_error!(
+                    "remote-user-filter: writing an event to {EVENTS_BINDING} failed: {e}"
+                );
+            }
+        }
+    });
+}
+
+/// Log the refusal of a request the chain did not decide (a URL it cannot read, a
+/// configuration error) with the `cf-ray` found in the entry's header `lines`. A
+/// configuration error's text was logged once already: not on every request.
+pub(crate) fn emit_refusal(error: &AuthError, ray: Option<&str>) {
+    let mut event = refusal(error, None);
+    if matches!(error, AuthError::Config(_)) {
+        event.detail = None;
+    }
+    event.ray = ray.map(str::to_owned);
+    emit(&event);
 }
 
 /// A var as text: a string as it is; any other value (a TOML array, table, number or boolean
@@ -327,6 +401,7 @@ fn build_stock(env: &Env) -> Result<Stock, ConfigError> {
         .jwks(Rc::new(FetchJwks::new(settings.gateway.jwks_url.clone())))
         .identity(Rc::new(FetchIdentity::new(settings.identity_url.clone())))
         .on_warning(|line| console_warn!("remote-user-filter: {line}"))
+        .on_event(emit)
         .build()?;
     let plan = Plan::stock(chain.headers_read(), &settings);
     Ok(Stock {
@@ -353,9 +428,10 @@ fn build_stock(env: &Env) -> Result<Stock, ConfigError> {
 pub fn configure(env: Env) -> String {
     match stock(&env) {
         Ok(stock) => stock.plan.encode(),
-        // Every request is answered 500: nothing is forwarded, so nothing to strip.
+        // Every request is answered 500: nothing is forwarded, so nothing to strip; only
+        // `cf-ray` is read, for the refusal's log line.
         Err(_) => Plan {
-            read: Some(Vec::new()),
+            read: Some(vec![CF_RAY.to_owned()]),
             strip: Vec::new(),
             guard: Vec::new(),
         }
@@ -391,19 +467,17 @@ pub fn handle(method: String, url: String, lines: String) -> JsValue {
     settle(async move {
         let stock = match stock {
             Ok(stock) => stock,
-            Err(e) => return reply_to_error(&AuthError::Config(e)),
+            Err(e) => return reply_to_error(&AuthError::Config(e), &lines),
         };
         let request = read_request(&lines);
         let parts = match request_parts(&method, &url, request.headers) {
             Ok(parts) => parts,
-            Err(e) => return reply_to_error(&e),
+            Err(e) => return reply_to_error(&e, &lines),
         };
         // The URI the chain saw also says where a forward goes: the URL is parsed once.
+        // The chain's event sink has logged the refusal, if it is one.
         let mut req = stock.chain.request(parts);
         let outcome = stock.chain.run(&mut req).await;
-        if let Outcome::Respond { error, .. } = &outcome {
-            log(error);
-        }
         let settings = &stock.settings;
         let target = match settings.origin_url.as_deref() {
             Some(origin) => forward_url(origin, req.uri()),
@@ -418,16 +492,17 @@ pub fn handle(method: String, url: String, lines: String) -> JsValue {
     })
 }
 
-/// Log `error` as the stock worker does, if it is the operator's concern ([`log_line`]).
-pub(crate) fn log(error: &AuthError) {
-    if let Some(line) = log_line(error) {
-        console_error!("{line}");
-    }
+/// The `cf-ray` value in the entry's `name\tvalue` header lines, if sent.
+#[cfg(feature = "stock-worker")]
+fn ray_in(lines: &str) -> Option<&str> {
+    lines
+        .split('\n')
+        .find_map(|line| line.strip_prefix("cf-ray\t"))
 }
 
 #[cfg(feature = "stock-worker")]
-fn reply_to_error(error: &AuthError) -> String {
-    log(error);
+fn reply_to_error(error: &AuthError, lines: &str) -> String {
+    emit_refusal(error, ray_in(lines));
     framed(&Reply::error(error, None))
 }
 

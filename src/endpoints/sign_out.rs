@@ -5,6 +5,7 @@ use http::{HeaderName, Method};
 
 use crate::chain::{AuthRequest, Filter, FilterKind, LocalResponse, Position};
 use crate::error::{AuthError, ConfigProblem};
+use crate::events::{AuthEvent, EventKind};
 use crate::routes::valid_entry;
 use crate::session::logout;
 
@@ -168,6 +169,12 @@ impl Filter for SignOutFilter {
             );
             return Ok(());
         }
+        // Who is signing out, as the session cookie said (none: no session to end).
+        let mut event = AuthEvent::new(EventKind::SignOut);
+        if let Some(user) = req.user() {
+            event = event.user(user.username.clone());
+        }
+        req.record_event(event);
         logout(req);
         req.respond(
             LocalResponse::new(302, "")

@@ -28,7 +28,7 @@ use http::HeaderName;
 use subtle::ConstantTimeEq;
 
 use super::assertion::{parse_assertion, Algorithm, AssertionError, ClaimsPolicy};
-use super::jwks::{JwksSource, KeyCache, KeyError};
+use super::jwks::{JwksSource, KeyCache, KeyError, KeyFetch};
 use super::verify::SignatureVerifier;
 use crate::chain::{AuthRequest, Filter, FilterKind, GatewayAssertion, Position};
 use crate::error::{AuthError, ConfigProblem};
@@ -353,6 +353,17 @@ impl GatewayJwtFilter {
 
     /// Verify `token` at `now`: the identity it proves.
     pub async fn verify(&self, token: &str, now: u64) -> Result<Rc<str>, AuthError> {
+        self.verify_reporting(token, now, &mut None).await
+    }
+
+    /// [`verify`](GatewayJwtFilter::verify), telling `fetched` of the key fetch this call
+    /// made, if it made one ([`KeyCache::key_reporting`](crate::KeyCache::key_reporting)).
+    async fn verify_reporting(
+        &self,
+        token: &str,
+        now: u64,
+        fetched: &mut Option<KeyFetch>,
+    ) -> Result<Rc<str>, AuthError> {
         let now_i = i64::try_from(now).unwrap_or(i64::MAX);
         let leeway = i64::try_from(self.preset.policy.leeway_secs).unwrap_or(0);
         {
@@ -371,10 +382,14 @@ impl GatewayJwtFilter {
         let parsed = parse_assertion(token, self.preset.algorithm)?;
         // Claims first: a stale or foreign token costs no key fetch and no signature check.
         let identity = self.preset.policy.check(&parsed.claims, now)?;
-        let key = self.keys.key(&parsed.kid, now).await.map_err(|e| match e {
-            KeyError::Unknown => AuthError::InvalidAssertion(AssertionError::UnknownKey),
-            KeyError::Unavailable(why) => AuthError::KeysUnavailable(why),
-        })?;
+        let key = self
+            .keys
+            .key_reporting(&parsed.kid, now, fetched)
+            .await
+            .map_err(|e| match e {
+                KeyError::Unknown => AuthError::InvalidAssertion(AssertionError::UnknownKey),
+                KeyError::Unavailable(why) => AuthError::KeysUnavailable(why),
+            })?;
         if key.algorithm() != self.preset.algorithm {
             return Err(AuthError::InvalidAssertion(
                 AssertionError::UnsupportedAlgorithm(self.preset.algorithm.name().to_owned()),
@@ -514,7 +529,12 @@ impl Filter for GatewayJwtFilter {
             req.set_gateway_assertion(GatewayAssertion::Absent);
             return Ok(());
         };
-        let identity = self.verify(&token, req.now()).await?;
+        let mut fetched = None;
+        let verified = self.verify_reporting(&token, req.now(), &mut fetched).await;
+        if let Some(fetch) = fetched {
+            req.record_event(fetch.event());
+        }
+        let identity = verified?;
         if let Some(name) = &self.identity_header {
             if let Some(plain) = req.headers().get(name) {
                 let same = std::str::from_utf8(plain.as_bytes())

@@ -19,6 +19,7 @@ use std::rc::Rc;
 use async_trait::async_trait;
 use serde::Deserialize;
 
+use crate::events::{AuthEvent, EventKind};
 use crate::gateway::Algorithm;
 use crate::support::single_flight::signal;
 
@@ -183,17 +184,52 @@ impl KeyState {
     }
 }
 
-/// Fetch and parse the key set.
-async fn fetch_keys(source: &dyn JwksSource) -> Result<KeyMap, String> {
-    let doc = source.fetch_jwks().await?;
-    let keys = parse_jwks(&doc).map_err(|e| e.to_string())?;
+/// Fetch and parse the key set; on failure a reason code and the message.
+async fn fetch_keys(source: &dyn JwksSource) -> Result<KeyMap, (&'static str, String)> {
+    let doc = source.fetch_jwks().await.map_err(|e| ("fetch_failed", e))?;
+    let keys = parse_jwks(&doc).map_err(|e| ("invalid_key_set", e.to_string()))?;
     if keys.is_empty() {
-        return Err("the key set holds no usable signing key".to_owned());
+        return Err((
+            "no_usable_key",
+            "the key set holds no usable signing key".to_owned(),
+        ));
     }
     Ok(keys
         .into_iter()
         .map(|k| (k.kid.clone(), Rc::new(k)))
         .collect())
+}
+
+/// What one key fetch came to, for the key-fetch event of the request that made it.
+///
+/// ```
+/// use remote_user_filter::gateway::KeyFetch;
+/// let event = KeyFetch::Failed { reason: "fetch_failed", detail: "HTTP 500".into() }.event();
+/// assert_eq!(event.to_json_line(), r#"{"event":"key_fetch","reason":"fetch_failed","detail":"HTTP 500"}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyFetch {
+    /// The key set was fetched and holds this many usable keys.
+    Fetched(usize),
+    /// The fetch failed: a reason code (`fetch_failed`, `invalid_key_set`, `no_usable_key`)
+    /// and the message (the URL, the HTTP status; never a key or a token).
+    Failed {
+        /// The reason code.
+        reason: &'static str,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+impl KeyFetch {
+    /// The [`AuthEvent`] for this fetch.
+    pub fn event(&self) -> AuthEvent {
+        let event = AuthEvent::new(EventKind::KeyFetch);
+        match self {
+            KeyFetch::Fetched(keys) => event.keys(*keys),
+            KeyFetch::Failed { reason, detail } => event.reason(*reason).detail(detail.clone()),
+        }
+    }
 }
 
 /// Ends the fetch `id` when dropped, finished or abandoned: clears it and wakes its waiters,
@@ -314,6 +350,34 @@ impl KeyCache {
     /// # });
     /// ```
     pub async fn key(&self, kid: &str, now: u64) -> Result<Rc<Jwk>, KeyError> {
+        self.key_reporting(kid, now, &mut None).await
+    }
+
+    /// [`key`](KeyCache::key), telling `fetched` what the fetch came to when this call made
+    /// one (a caller that waited on another's fetch, or found the key cached, is told
+    /// nothing).
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use remote_user_filter::{async_trait, gateway::KeyFetch, JwksSource, KeyCache};
+    /// struct Down;
+    /// #[async_trait(?Send)]
+    /// impl JwksSource for Down {
+    ///     async fn fetch_jwks(&self) -> Result<String, String> { Err("HTTP 500".into()) }
+    /// }
+    /// # futures::executor::block_on(async {
+    /// let cache = KeyCache::new(Rc::new(Down));
+    /// let mut fetched = None;
+    /// assert!(cache.key_reporting("k1", 0, &mut fetched).await.is_err());
+    /// assert_eq!(fetched, Some(KeyFetch::Failed { reason: "fetch_failed", detail: "HTTP 500".into() }));
+    /// # });
+    /// ```
+    pub async fn key_reporting(
+        &self,
+        kid: &str,
+        now: u64,
+        fetched: &mut Option<KeyFetch>,
+    ) -> Result<Rc<Jwk>, KeyError> {
         loop {
             let next = {
                 let mut state = self.state.borrow_mut();
@@ -357,6 +421,13 @@ impl KeyCache {
                 Next::Fetch(in_flight) => {
                     let result = fetch_keys(self.source.as_ref()).await;
                     let mut state = self.state.borrow_mut();
+                    *fetched = Some(match &result {
+                        Ok(keys) => KeyFetch::Fetched(keys.len()),
+                        Err((reason, detail)) => KeyFetch::Failed {
+                            reason,
+                            detail: detail.clone(),
+                        },
+                    });
                     match result {
                         // Unless a later fetch (one that took over from this one) stored its
                         // keys already.
@@ -367,7 +438,7 @@ impl KeyCache {
                             state.failure = None;
                         }
                         Ok(_) => {}
-                        Err(e) => state.failure = Some(e),
+                        Err((_, e)) => state.failure = Some(e),
                     }
                     drop(state);
                     drop(in_flight);

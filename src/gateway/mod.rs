@@ -27,7 +27,7 @@ pub use identity::{
     MAX_IDENTITY_DOC_LEN,
 };
 pub use jwks::{
-    parse_jwks, Jwk, JwksError, JwksSource, KeyCache, KeyError, PublicKey, DEFAULT_KEY_TTL_SECS,
-    MIN_REFETCH_INTERVAL_SECS,
+    parse_jwks, Jwk, JwksError, JwksSource, KeyCache, KeyError, KeyFetch, PublicKey,
+    DEFAULT_KEY_TTL_SECS, MIN_REFETCH_INTERVAL_SECS,
 };
 pub use verify::{KeyFormatError, RustCryptoVerifier, SignatureVerifier, MIN_RSA_BITS};

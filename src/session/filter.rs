@@ -35,6 +35,7 @@ use cookie::{Cookie, SameSite};
 use crate::chain::AuthRequest;
 use crate::chain::{Filter, FilterKind, Position};
 use crate::error::{AuthError, BackendError, ConfigError, ConfigProblem};
+use crate::events::{AuthEvent, EventKind};
 use crate::session::token::{SessionClaims, SessionKey, MAX_TOKEN_LEN};
 use crate::support::bounded::BoundedMap;
 use crate::users::UserBackend;
@@ -544,6 +545,7 @@ pub async fn login<B: UserBackend + ?Sized>(
         state.profile_pending = None;
     }
     req.queue_set_cookie(cookie);
+    req.record_event(AuthEvent::new(EventKind::Login).user(session_user.username.as_str()));
     req.set_user(Some(session_user));
     if let Err(e) = backend.record_login(&user, now).await {
         req.warn(format!(

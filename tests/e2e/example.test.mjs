@@ -140,7 +140,7 @@ describe("examples/hello: a broken configuration", () => {
     assert.ok(!r.text.includes("xq7zk"), "the secret is not in the body");
     assert.deepEqual(r.res.headers.getSetCookie(), []);
     assert.equal(w.origin.requests.length, 0);
-    const line = await waitForLog(w, "remote-user-filter configuration error");
+    const line = await waitForLog(w, '{"event":"config_error"');
     assert.ok(line, "the configuration error is logged");
     assert.ok(line.message.includes("at least 32 bytes"), line.message);
   });

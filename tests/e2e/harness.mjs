@@ -53,10 +53,15 @@ export const EXAMPLE_SCRIPT = "examples/hello/build/index.js";
  * Start the worker with these [vars] (merged over the stock defaults; `undefined` removes one).
  * `kv` is Miniflare's `kvNamespaces` (a list of local bindings, or a record, e.g. one whose
  * `remoteProxyConnectionString` points at `startKvApi`). `script` is the built worker to run
- * (default: the stock one). Worker logs are collected in `logs` (printed too when
- * E2E_VERBOSE is set).
+ * (default: the stock one). `workerOptions` are more Miniflare options for the worker (e.g.
+ * `wrappedBindings`), `extraWorkers` more workers beside it. Worker logs are collected in
+ * `logs` (printed too when E2E_VERBOSE is set).
  */
-export async function startWorker(origin, vars = {}, { kv = ["USERS"], script = STOCK_SCRIPT } = {}) {
+export async function startWorker(
+  origin,
+  vars = {},
+  { kv = ["USERS"], script = STOCK_SCRIPT, workerOptions = {}, extraWorkers = [] } = {},
+) {
   // Header mode unless a test says otherwise: issue 2's behaviours do not depend on how the
   // gateway proves itself; the gateway tests set AUTH_FILTERS/GATEWAY themselves.
   const bindings = {
@@ -83,7 +88,9 @@ export async function startWorker(origin, vars = {}, { kv = ["USERS"], script = 
         compatibilityDate: "2026-07-01",
         kvNamespaces: kv,
         bindings,
+        ...workerOptions,
       },
+      ...extraWorkers,
     ],
   });
   const url = await mf.ready;
