@@ -3,7 +3,17 @@
 // JSON or a page for the signed-in user, 401 for no one. Neither reaches the origin.
 import { describe, it, before } from "node:test";
 import assert from "node:assert/strict";
-import { COOKIE, HEADER, RFC3339, nowSecs, parseSetCookie, send, sessionCookie, useWorker } from "./harness.mjs";
+import {
+  COOKIE,
+  HEADER,
+  RFC3339,
+  nowSecs,
+  parseSetCookie,
+  send,
+  sessionCookie,
+  useWorker,
+  waitForLog,
+} from "./harness.mjs";
 
 const ANN = "ann@example.com";
 
@@ -39,6 +49,13 @@ describe("sign-out and who-am-I, defaults (Cloudflare Access)", () => {
     assert.equal(removal.value, "");
     assert.equal(removal.attrs["max-age"], "0");
     assert.equal(w.origin.requests.length, seen, "never forwarded");
+    // One event line naming who signed out, with the request's cf-ray; never the cookie.
+    const ray = "8f0e1d2c3b4a5968-LHR";
+    await send(w, "/.auth/logout", { headers: { cookie: pair, "cf-ray": ray } });
+    const line = await waitForLog(w, ray);
+    assert.ok(line, "a sign_out line with the ray");
+    assert.deepEqual(JSON.parse(line.message), { event: "sign_out", user: ANN, ray });
+    for (const log of w.logs) assert.ok(!log.message.includes(pair.split("=")[1]), log.message);
   });
 
   it("POST /.auth/logout signs out too; PUT is 405", async () => {
