@@ -25,7 +25,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::{
     console_error, console_log, console_warn, AnalyticsEngineDataPointBuilder,
-    AnalyticsEngineDataset, Env, Fetch, Headers, KvStore, Request, RequestInit, RequestRedirect,
+    AnalyticsEngineDataset, Env, Fetch, KvStore, Request,
 };
 
 #[cfg(feature = "stock-worker")]
@@ -280,23 +280,75 @@ impl FetchJwks {
 #[async_trait(?Send)]
 impl JwksSource for FetchJwks {
     async fn fetch_jwks(&self) -> Result<String, String> {
-        let request = Request::new(&self.url, worker::Method::Get)
-            .map_err(|e| format!("JWKS URL {}: {e}", self.url))?;
+        fetch_text(&self.url, None, None, None).await
+    }
+}
+
+/// `GET url` with the Workers `fetch` (with `cookie`, not following redirects, when given),
+/// its body when the answer is 200 (and, with `max_len`, declares no longer body), abandoned
+/// after `timeout_ms` when given. One function for the key and identity fetches, so the
+/// worker carries one copy of the request's code. Errors name the URL, never the cookie.
+async fn fetch_text(
+    url: &str,
+    cookie: Option<&str>,
+    max_len: Option<usize>,
+    timeout_ms: Option<u64>,
+) -> Result<String, String> {
+    let call = async {
+        // web-sys's init, not the `worker` crate's: that one converts its `cf` properties,
+        // which costs the worker 6 KiB gzip for a plain GET.
+        let init = web_sys::RequestInit::new();
+        init.set_method("GET");
+        if let Some(cookie) = cookie {
+            let headers = web_sys::Headers::new().map_err(|_| "no Headers".to_owned())?;
+            headers
+                .set("cookie", cookie)
+                .map_err(|_| "the assertion cannot be sent as a cookie".to_owned())?;
+            headers
+                .set("accept", "application/json")
+                .map_err(|_| "no Accept header".to_owned())?;
+            init.set_headers(&headers);
+            init.set_redirect(web_sys::RequestRedirect::Manual);
+        }
+        let request = web_sys::Request::new_with_str_and_init(url, &init)
+            .map(Request::from)
+            .map_err(|_| format!("URL {url} cannot be fetched"))?;
         let mut response = Fetch::Request(request)
             .send()
             .await
-            .map_err(|e| format!("fetching {}: {e}", self.url))?;
-        if response.status_code() != 200 {
-            return Err(format!(
-                "fetching {}: HTTP {}",
-                self.url,
-                response.status_code()
-            ));
+            .map_err(|e| format!("fetching {url}: {e}"))?;
+        let status = response.status_code();
+        if status != 200 {
+            return Err(format!("fetching {url}: HTTP {status}"));
+        }
+        if let Some(max) = max_len {
+            let declared = response
+                .headers()
+                .get("content-length")
+                .ok()
+                .flatten()
+                .and_then(|len| len.trim().parse::<usize>().ok());
+            if declared.is_some_and(|len| len > max) {
+                return Err(format!(
+                    "fetching {url}: the answer is larger than {max} bytes"
+                ));
+            }
         }
         response
             .text()
             .await
-            .map_err(|e| format!("reading {}: {e}", self.url))
+            .map_err(|e| format!("reading {url}: {e}"))
+    };
+    let call = std::pin::pin!(call);
+    let Some(timer) = timeout_ms.and_then(Timer::start) else {
+        return call.await;
+    };
+    match select(call, timer).await {
+        Either::Left((answer, _)) => answer,
+        Either::Right(((), _)) => Err(format!(
+            "{url} did not answer within {} ms; abandoned",
+            timeout_ms.unwrap_or_default()
+        )),
     }
 }
 
@@ -331,62 +383,19 @@ impl FetchIdentity {
         self.timeout_ms = ms;
         self
     }
-
-    async fn call(&self, assertion: &str) -> Result<String, String> {
-        let url = &self.url;
-        let headers = Headers::new();
-        headers
-            .set("cookie", &format!("{ACCESS_ASSERTION_COOKIE}={assertion}"))
-            .map_err(|_| "the assertion cannot be sent as a cookie".to_owned())?;
-        headers
-            .set("accept", "application/json")
-            .map_err(|e| e.to_string())?;
-        let mut init = RequestInit::new();
-        init.with_method(worker::Method::Get)
-            .with_headers(headers)
-            .with_redirect(RequestRedirect::Manual);
-        let request =
-            Request::new_with_init(url, &init).map_err(|e| format!("identity URL {url}: {e}"))?;
-        let mut response = Fetch::Request(request)
-            .send()
-            .await
-            .map_err(|e| format!("fetching {url}: {e}"))?;
-        let status = response.status_code();
-        if status != 200 {
-            return Err(format!("fetching {url}: HTTP {status}"));
-        }
-        let declared = response
-            .headers()
-            .get("content-length")
-            .ok()
-            .flatten()
-            .and_then(|len| len.trim().parse::<usize>().ok());
-        if declared.is_some_and(|len| len > MAX_IDENTITY_DOC_LEN) {
-            return Err(format!(
-                "fetching {url}: the answer is larger than {MAX_IDENTITY_DOC_LEN} bytes"
-            ));
-        }
-        response
-            .text()
-            .await
-            .map_err(|e| format!("reading {url}: {e}"))
-    }
 }
 
 #[async_trait(?Send)]
 impl IdentitySource for FetchIdentity {
     async fn fetch_identity(&self, assertion: &str) -> Result<String, String> {
-        let call = std::pin::pin!(self.call(assertion));
-        let Some(timer) = Timer::start(self.timeout_ms) else {
-            return call.await;
-        };
-        match select(call, timer).await {
-            Either::Left((answer, _)) => answer,
-            Either::Right(((), _)) => Err(format!(
-                "{} did not answer within {} ms; abandoned",
-                self.url, self.timeout_ms
-            )),
-        }
+        let cookie = format!("{ACCESS_ASSERTION_COOKIE}={assertion}");
+        fetch_text(
+            &self.url,
+            Some(&cookie),
+            Some(MAX_IDENTITY_DOC_LEN),
+            Some(self.timeout_ms),
+        )
+        .await
     }
 }
 
