@@ -218,21 +218,24 @@ impl Plan {
 /// ```
 #[derive(Debug, Default)]
 pub struct WireRequest {
-    /// The headers, as bytes (a JS header value is a byte string).
+    /// The headers, as bytes (see [`read_request`]).
     pub headers: HeaderMap,
     /// The `Cookie` header exactly as JS holds it, to hand back without our cookie.
     pub cookie: Option<String>,
 }
 
-/// Read `name\tvalue` lines. A JS header value is a byte string (one char per byte): each
-/// char is turned back into its byte, so a UTF-8 identity arrives intact. Lines that are not
-/// a valid header are skipped: the runtime has already checked every header, so none are
-/// expected.
+/// Read `name\tvalue` lines. workerd hands JS a header value decoded as UTF-8 (a byte that
+/// is not UTF-8 becomes U+FFFD): the value goes back to its UTF-8 bytes, so a UTF-8 identity
+/// arrives intact, and each U+FFFD to the byte 0xFF, so bytes that were not UTF-8 stay not
+/// UTF-8 (the identity check's 400), never another name. Lines that are not a valid header are
+/// skipped: the runtime has already checked every header, so none are expected.
 ///
 /// ```
-/// let request = remote_user_filter::edge::wire::read_request("x-user\tJos\u{e9}\n");
-/// // The char U+00E9 was the byte 0xE9 on the wire.
-/// assert_eq!(request.headers["x-user"].as_bytes(), b"Jos\xe9");
+/// let request = remote_user_filter::edge::wire::read_request("x-user\tJos\u{e9}\nx-bad\tu\u{fffd}\n");
+/// // `Jos\u{e9}` was the UTF-8 bytes of `José` on the wire.
+/// assert_eq!(request.headers["x-user"].as_bytes(), "Jos\u{e9}".as_bytes());
+/// // U+FFFD stood for a byte that was not UTF-8: it stays not UTF-8.
+/// assert_eq!(request.headers["x-bad"].as_bytes(), b"u\xff");
 /// ```
 pub fn read_request(lines: &str) -> WireRequest {
     let mut request = WireRequest::default();
@@ -253,19 +256,24 @@ pub fn read_request(lines: &str) -> WireRequest {
     request
 }
 
-/// A header value as JS holds it (a byte string: one char per byte) turned back into its
-/// bytes, so a UTF-8 identity arrives intact; `None` if it is not a valid header value.
-/// Both the JS entry's lines and the workers-rs API's `worker::Headers` go through here.
+/// A header value as JS holds it turned back into bytes; `None` if it is not a valid header
+/// value. workerd decodes a header's bytes as UTF-8 for JS, each byte that is not part of
+/// UTF-8 becoming U+FFFD: the text goes back as its UTF-8 bytes, so a UTF-8 identity arrives
+/// intact, and each U+FFFD as the byte 0xFF, which is never UTF-8, so bytes that were not
+/// UTF-8 are refused as such (400) rather than read as another name. Both the JS entry's
+/// lines and the workers-rs API's `worker::Headers` go through here.
 pub(crate) fn header_value(value: &str) -> Option<HeaderValue> {
     if value.is_ascii() {
-        HeaderValue::from_str(value).ok()
-    } else {
-        let bytes: Vec<u8> = value
-            .chars()
-            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-            .collect();
-        HeaderValue::from_bytes(&bytes).ok()
+        return HeaderValue::from_str(value).ok();
     }
+    let mut bytes = Vec::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            char::REPLACEMENT_CHARACTER => bytes.push(0xff),
+            c => bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    HeaderValue::from_bytes(&bytes).ok()
 }
 
 /// The request as the http crate sees it: `method` and `url` as the runtime gave them, and
@@ -821,6 +829,25 @@ mod tests {
                 "{name:?}"
             );
         }
+    }
+
+    /// workerd gives JS a header value decoded as UTF-8, a byte that is not UTF-8 as U+FFFD
+    /// (seen in the soak: `u1\xe9@…` logged in as `u1?@…`; `josé@…` was refused).
+    #[test]
+    fn header_values_are_utf8_and_a_replacement_char_stays_not_utf8() {
+        let value = |s: &str| header_value(s).map(|v| v.as_bytes().to_vec());
+        assert_eq!(
+            value("jos\u{e9}@example.com"),
+            Some("josé@example.com".into())
+        );
+        assert_eq!(value("z\u{1F600}"), Some("z\u{1F600}".into()));
+        for bad in ["u1\u{fffd}@x", "\u{fffd}\u{fffd}@x"] {
+            let bytes = value(bad).unwrap();
+            assert!(std::str::from_utf8(&bytes).is_err(), "{bad:?} -> {bytes:?}");
+        }
+        // Two different invalid names never become one valid name.
+        assert!(!value("u1\u{fffd}@x").unwrap().contains(&b'?'));
+        assert_eq!(value("a\u{1}"), None);
     }
     use crate::SessionUser;
 
