@@ -2,7 +2,8 @@
 # Every test, layer by layer: lint, native (core + doc examples), wasm32 in Node
 # (wasm-bindgen-test), then end-to-end against the built workers (the stock one and the
 # workers-rs example, examples/hello) in real workerd, then the stock worker driven by a real
-# browser (Debian's chromium through playwright-core).
+# browser (Debian's chromium through playwright-core); a smoke-sized hostile soak and a short
+# run of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WRANGLER_SEND_METRICS=false
@@ -25,5 +26,9 @@ step "layer 3: end-to-end in workerd (Miniflare)"
 bash scripts/build.sh
 bash scripts/build-example.sh
 bash scripts/node.sh --test --test-concurrency=1 tests/e2e/*.test.mjs
+step "layer 3b: a hostile soak in workerd, smoke size (tests/soak/soak.mjs; the 100k run: SECURITY.md)"
+bash scripts/node.sh tests/soak/soak.mjs --requests 3000 --concurrency 32
 step "layer 4: a real browser (chromium) against the worker in workerd"
 bash scripts/node.sh --test --test-concurrency=1 tests/browser/*.test.mjs
+step "fuzz smoke: every cargo fuzz target briefly from its kept seeds (nightly; the long runs: scripts/fuzz.sh)"
+bash scripts/fuzz.sh --smoke 10
