@@ -215,21 +215,25 @@ impl Plan {
 /// ```
 #[derive(Debug, Default)]
 pub struct WireRequest {
-    /// The headers, as bytes (a JS header value is a byte string).
+    /// The headers, as bytes ([`read_request`] says how a JS string becomes them).
     pub headers: HeaderMap,
     /// The `Cookie` header exactly as JS holds it, to hand back without our cookie.
     pub cookie: Option<String>,
 }
 
-/// Read `name\tvalue` lines. A JS header value is a byte string (one char per byte): each
-/// char is turned back into its byte, so a UTF-8 identity arrives intact. Lines that are not
-/// a valid header are skipped: the runtime has already checked every header, so none are
-/// expected.
+/// Read `name\tvalue` lines. workerd hands JS a header value decoded as UTF-8, with U+FFFD
+/// for any bytes that are not: each value is encoded back as UTF-8, so a UTF-8 identity
+/// arrives intact, except U+FFFD, which becomes the byte 0xFF, so that bytes that were not
+/// UTF-8 stay not UTF-8 (an identity header holding them is a 400, never some other name).
+/// Lines that are not a valid header are skipped: the runtime has already checked every
+/// header, so none are expected.
 ///
 /// ```
-/// let request = remote_user_filter::edge::wire::read_request("x-user\tJos\u{e9}\n");
-/// // The char U+00E9 was the byte 0xE9 on the wire.
-/// assert_eq!(request.headers["x-user"].as_bytes(), b"Jos\xe9");
+/// let request = remote_user_filter::edge::wire::read_request("x-user\tJos\u{e9}\nx-bad\tann\u{fffd}\n");
+/// // The bytes C3 A9 on the wire, which JS holds as the char U+00E9.
+/// assert_eq!(request.headers["x-user"].as_bytes(), "Jos\u{e9}".as_bytes());
+/// // The byte 0xFF (or any bytes not UTF-8) on the wire, which JS holds as U+FFFD.
+/// assert_eq!(request.headers["x-bad"].as_bytes(), b"ann\xff");
 /// ```
 pub fn read_request(lines: &str) -> WireRequest {
     let mut request = WireRequest::default();
@@ -250,19 +254,24 @@ pub fn read_request(lines: &str) -> WireRequest {
     request
 }
 
-/// A header value as JS holds it (a byte string: one char per byte) turned back into its
-/// bytes, so a UTF-8 identity arrives intact; `None` if it is not a valid header value.
-/// Both the JS entry's lines and the workers-rs API's `worker::Headers` go through here.
+/// A header value as JS holds it (the runtime decoded its bytes as UTF-8, U+FFFD where they
+/// were not) turned back into bytes: UTF-8, and U+FFFD as the byte 0xFF, never UTF-8, so an
+/// identity that was not UTF-8 on the wire is refused as such (before, each char was taken
+/// for one byte: a UTF-8 identity was refused, and one not UTF-8, or any char above U+00FF,
+/// read as `?`, another name). `None` if it is not a valid header value. Both the JS entry's
+/// lines and the workers-rs API's `worker::Headers` go through here.
 pub(crate) fn header_value(value: &str) -> Option<HeaderValue> {
-    if value.is_ascii() {
-        HeaderValue::from_str(value).ok()
-    } else {
-        let bytes: Vec<u8> = value
-            .chars()
-            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-            .collect();
-        HeaderValue::from_bytes(&bytes).ok()
+    if !value.contains(char::REPLACEMENT_CHARACTER) {
+        return HeaderValue::from_bytes(value.as_bytes()).ok();
     }
+    let mut bytes = Vec::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            char::REPLACEMENT_CHARACTER => bytes.push(0xff),
+            c => bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    HeaderValue::from_bytes(&bytes).ok()
 }
 
 /// The request as the http crate sees it: `method` and `url` as the runtime gave them, and
@@ -793,6 +802,26 @@ pub fn log_line(error: &AuthError) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What workerd hands JS for a header's bytes (measured: `61 ff 62 c3 a9 63` on the wire
+    /// is `a\u{fffd}b\u{e9}c` in JS) comes back as the identity's bytes: UTF-8 intact (chars
+    /// above U+00FF too, which read as `?` before), bytes that were not UTF-8 still not UTF-8.
+    #[test]
+    fn header_values_come_back_as_the_bytes_sent() {
+        let cases: [(&str, &[u8]); 5] = [
+            ("ann@example.com", b"ann@example.com"),
+            ("jos\u{e9}@example.com", "jos\u{e9}@example.com".as_bytes()),
+            ("\u{4f8b}@example.com", "\u{4f8b}@example.com".as_bytes()),
+            ("\u{5b57}@example.com", "\u{5b57}@example.com".as_bytes()),
+            ("a\u{fffd}b\u{e9}c", b"a\xffb\xc3\xa9c"),
+        ];
+        for (js, wire) in cases {
+            let request = read_request(&format!("x-user\t{js}\n"));
+            assert_eq!(request.headers["x-user"].as_bytes(), wire, "{js}");
+        }
+        let not_utf8 = read_request("x-user\tann\u{fffd}@example.com\n");
+        assert!(std::str::from_utf8(not_utf8.headers["x-user"].as_bytes()).is_err());
+    }
 
     #[test]
     fn header_name_ok_is_the_http_crates_rule() {
