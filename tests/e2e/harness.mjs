@@ -53,10 +53,11 @@ export const EXAMPLE_SCRIPT = "examples/hello/build/index.js";
  * Start the worker with these [vars] (merged over the stock defaults; `undefined` removes one).
  * `kv` is Miniflare's `kvNamespaces` (a list of local bindings, or a record, e.g. one whose
  * `remoteProxyConnectionString` points at `startKvApi`). `script` is the built worker to run
- * (default: the stock one). Worker logs are collected in `logs` (printed too when
- * E2E_VERBOSE is set).
+ * (default: the stock one). `upstream` is Miniflare's: every request reaches the worker with
+ * its URL rewritten to start with it (as if the worker were routed in front of that host).
+ * Worker logs are collected in `logs` (printed too when E2E_VERBOSE is set).
  */
-export async function startWorker(origin, vars = {}, { kv = ["USERS"], script = STOCK_SCRIPT } = {}) {
+export async function startWorker(origin, vars = {}, { kv = ["USERS"], script = STOCK_SCRIPT, upstream } = {}) {
   // Header mode unless a test says otherwise: issue 2's behaviours do not depend on how the
   // gateway proves itself; the gateway tests set AUTH_FILTERS/GATEWAY themselves.
   const bindings = {
@@ -70,6 +71,7 @@ export async function startWorker(origin, vars = {}, { kv = ["USERS"], script = 
   const logs = [];
   const mf = new Miniflare({
     host: "127.0.0.1",
+    ...(upstream ? { upstream } : {}),
     handleStructuredLogs: (log) => {
       logs.push(log);
       if (process.env.E2E_VERBOSE) console.error(`[workerd ${log.level}] ${log.message}`);
