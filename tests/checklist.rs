@@ -261,7 +261,81 @@ fn store_failure_is_503(v: Variant) {
             other => panic!("expected a backend error without cookie, got {other:?}"),
         }
         assert_eq!(status(&outcome), 503);
-        assert!(h.store.is_empty());
+        // The failing store keeps nothing either way: what proves "nothing written" is
+        // that no write was even tried (a failed read is not taken for an unknown user).
+        assert_eq!(h.store.writes(), 0, "no write attempted");
+        assert!(h.store.reads() >= 1, "the store was asked");
+    })
+}
+
+/// A malformed identity header is 400 (README): not UTF-8, a control character inside (a tab,
+/// C1's NEL), over 320 bytes after trimming; nothing read, written or issued. 320 bytes (with
+/// blanks around it) is a known user like any other.
+fn identity_not_utf8_control_or_over_320_is_400(v: Variant) {
+    block_on(async {
+        let h = Harness::new(v);
+        let suffix = "@corp.example";
+        let at_limit = format!("{}{suffix}", "a".repeat(320 - suffix.len()));
+        let over = format!("b{at_limit}");
+        let send_raw = |value: Vec<u8>| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                http::HeaderName::from_bytes(h.header.as_bytes()).unwrap(),
+                http::HeaderValue::from_bytes(&value).unwrap(),
+            );
+            h.chain.handle(headers)
+        };
+        let cases: [(&str, Vec<u8>); 5] = [
+            ("not UTF-8", b"ann\xff@corp.example".to_vec()),
+            ("Latin-1 e-acute", b"jos\xe9@corp.example".to_vec()),
+            ("a tab inside", b"ann\tx@corp.example".to_vec()),
+            (
+                "NEL (U+0085)",
+                "ann\u{85}x@corp.example".as_bytes().to_vec(),
+            ),
+            ("321 bytes", over.clone().into_bytes()),
+        ];
+        for (label, value) in cases {
+            let outcome = send_raw(value).await;
+            assert!(
+                matches!(
+                    outcome,
+                    Outcome::Respond {
+                        error: AuthError::BadIdentityHeader { .. },
+                        set_cookie: None
+                    }
+                ),
+                "{label}: {outcome:?}"
+            );
+            assert_eq!(status(&outcome), 400, "{label}");
+        }
+        assert_eq!(h.calls(), (0, 0), "nothing read or written");
+        h.seed_active(&at_limit);
+        let outcome = send_raw(format!("  {at_limit} ").into_bytes()).await;
+        assert_eq!(
+            forwarded_user(&outcome).map(|u| u.username.clone()),
+            Some(h.username(&at_limit)),
+            "320 bytes: {outcome:?}"
+        );
+    })
+}
+
+/// A record without `is_active` reads as active (README, Django's default): forwarded.
+fn record_without_is_active_is_active(v: Variant) {
+    block_on(async {
+        let h = Harness::new(v);
+        let name = h.username(KNOWN);
+        h.seed(
+            KNOWN,
+            &format!(r#"{{"username":"{name}","groups":["ops"]}}"#),
+        );
+        let outcome = h.send(Some(KNOWN), None).await;
+        let user = forwarded_user(&outcome).unwrap_or_else(|| panic!("{outcome:?}"));
+        assert_eq!(
+            (user.username.as_str(), user.groups.as_slice()),
+            (name.as_str(), &["ops".to_owned()][..])
+        );
+        assert!(outcome.set_cookie().is_some());
     })
 }
 
@@ -278,7 +352,8 @@ fn corrupt_record_is_403_and_kept(v: Variant) {
     })
 }
 
-/// A malformed identity (two values, control characters, too long): 400, nothing written.
+/// A malformed identity (two values, too long): 400, nothing written (the other README 400s:
+/// `identity_not_utf8_control_or_over_320_is_400`).
 fn malformed_identity_is_400(v: Variant) {
     block_on(async {
         let h = Harness::new(v);
@@ -479,6 +554,8 @@ macro_rules! checklist {
             #[test] fn inactive_user() { super::inactive_user(Variant::$variant) }
             #[test] fn bad_cookies_are_ignored() { super::bad_cookies_are_ignored(Variant::$variant) }
             #[test] fn store_failure_is_503() { super::store_failure_is_503(Variant::$variant) }
+            #[test] fn identity_not_utf8_control_or_over_320_is_400() { super::identity_not_utf8_control_or_over_320_is_400(Variant::$variant) }
+            #[test] fn record_without_is_active_is_active() { super::record_without_is_active_is_active(Variant::$variant) }
             #[test] fn corrupt_record_is_403_and_kept() { super::corrupt_record_is_403_and_kept(Variant::$variant) }
             #[test] fn malformed_identity_is_400() { super::malformed_identity_is_400(Variant::$variant) }
             #[test] fn cookieless_repeats_cost_no_kv() { super::cookieless_repeats_cost_no_kv(Variant::$variant) }

@@ -902,6 +902,50 @@ fn key_cache_refetch_rules() {
     })
 }
 
+/// The e2e rotation scenario (JWKS_REFETCH_INTERVAL_SECS=3, JWKS_CACHE_TTL_SECS=4) with the
+/// clock driven, second by second: an unknown kid fetches from exactly the interval on, keys
+/// are fresh up to one second short of the TTL, and a fetch attempted while the server is
+/// down keeps the cached keys.
+#[test]
+fn refetch_interval_and_ttl_boundaries() {
+    block_on(async {
+        let source = TestJwks::new(jwks(&[rsa_key(0).jwk()]));
+        let cache = KeyCache::new(source.clone())
+            .with_ttl(4)
+            .with_min_refetch_interval(3);
+        let unknown = |r: Result<_, KeyError>| matches!(r, Err(KeyError::Unknown));
+        assert!(cache.key("rsa-1", NOW).await.is_ok());
+        assert_eq!(source.fetches.get(), 1);
+
+        // rsa-2 is published: not fetched one second short of the interval, fetched at it.
+        source.set(Ok(jwks(&[rsa_key(0).jwk(), rsa_key(1).jwk()])));
+        assert!(unknown(cache.key("rsa-2", NOW + 2).await));
+        assert_eq!(source.fetches.get(), 1, "within the interval");
+        assert!(cache.key("rsa-2", NOW + 3).await.is_ok());
+        assert_eq!(source.fetches.get(), 2, "at the interval");
+
+        // rsa-1 is withdrawn: the set fetched at NOW + 3 serves it up to NOW + 6, not at + 7.
+        source.set(Ok(jwks(&[rsa_key(1).jwk()])));
+        assert!(cache.key("rsa-1", NOW + 6).await.is_ok());
+        assert_eq!(source.fetches.get(), 2, "fresh one second short of the TTL");
+        assert!(unknown(cache.key("rsa-1", NOW + 7).await));
+        assert_eq!(source.fetches.get(), 3, "stale at the TTL: refetched");
+
+        // The server goes down. An unknown kid within the interval: no attempt; at it: one,
+        // which fails, and the keys fetched before still serve.
+        source.set(Err("connection refused".into()));
+        assert!(unknown(cache.key("forged", NOW + 9).await));
+        assert_eq!(source.fetches.get(), 3);
+        assert!(unknown(cache.key("forged", NOW + 10).await));
+        assert_eq!(source.fetches.get(), 4, "attempted while down");
+        assert!(
+            cache.key("rsa-2", NOW + 10).await.is_ok(),
+            "cached keys kept"
+        );
+        assert_eq!(source.fetches.get(), 4, "no second attempt in the interval");
+    })
+}
+
 /// A key server whose fetches can be held in flight until the test releases them; serves
 /// `doc` and counts fetches.
 struct HeldJwks {
@@ -1131,4 +1175,31 @@ fn shared_secret_filter_gates_everything_after_it() {
             Some("ann@example.com")
         );
     })
+}
+
+/// The secret is compared as SHA-256 digests (fixed size, constant time): a value of another
+/// length (a prefix, the secret and more, the secret twice) is refused like any wrong one.
+#[test]
+fn shared_secret_of_another_length_is_refused() {
+    {
+        const GATEWAY_SECRET: &str = "a-long-random-gateway-secret";
+        let filter = SharedSecretFilter::new("X-Gateway-Secret", Some(GATEWAY_SECRET.into()));
+        let admits = |value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-gateway-secret", value.parse().unwrap());
+            let mut req = remote_user_filter::AuthRequest::new(h, NOW);
+            block_on(remote_user_filter::Filter::call(&filter, &mut req)).is_ok()
+        };
+        assert!(admits(GATEWAY_SECRET));
+        let longer = format!("{GATEWAY_SECRET}x");
+        let twice = GATEWAY_SECRET.repeat(2);
+        for bad in [
+            &GATEWAY_SECRET[..GATEWAY_SECRET.len() - 1],
+            &GATEWAY_SECRET[..1],
+            longer.as_str(),
+            twice.as_str(),
+        ] {
+            assert!(!admits(bad), "{} bytes: admitted", bad.len());
+        }
+    }
 }

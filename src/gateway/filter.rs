@@ -554,7 +554,8 @@ impl Filter for GatewayJwtFilter {
 
 /// For gateways that sign nothing: the gateway adds a header with a shared secret; requests
 /// without it (or with another value) get 401 and nothing else runs. Compared in constant
-/// time.
+/// time, length included: the SHA-256 digests of the header and of the secret are compared,
+/// so a value of another length takes the same path as a wrong one of the same length.
 ///
 /// ```
 /// use remote_user_filter::{AuthRequest, Filter, SharedSecretFilter};
@@ -568,6 +569,8 @@ pub struct SharedSecretFilter {
     header: String,
     header_name: Option<HeaderName>,
     secret: Option<Vec<u8>>,
+    /// SHA-256 of `secret`: what a header's digest is compared with.
+    secret_digest: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for SharedSecretFilter {
@@ -586,10 +589,12 @@ impl SharedSecretFilter {
     /// Expect `secret` in header `header`.
     pub fn new(header: impl Into<String>, secret: Option<String>) -> Self {
         let header = header.into();
+        let secret = secret.map(String::into_bytes);
         Self {
             header_name: HeaderName::from_bytes(header.as_bytes()).ok(),
             header,
-            secret: secret.map(String::into_bytes),
+            secret_digest: secret.as_deref().map(sha256),
+            secret,
         }
     }
 }
@@ -625,12 +630,14 @@ impl Filter for SharedSecretFilter {
     }
 
     async fn call(&self, req: &mut AuthRequest) -> Result<(), AuthError> {
-        let (Some(name), Some(secret)) = (&self.header_name, &self.secret) else {
+        let (Some(name), Some(secret)) = (&self.header_name, &self.secret_digest) else {
             return Err(AuthError::NotFromGateway);
         };
         let mut values = req.headers().get_all(name).iter();
+        // Fixed-size digests: a slice `ct_eq` returns early when the lengths differ, which
+        // would tell a prober the secret's length.
         let ok = match (values.next(), values.next()) {
-            (Some(value), None) => bool::from(value.as_bytes().ct_eq(secret)),
+            (Some(value), None) => bool::from(sha256(value.as_bytes()).ct_eq(secret)),
             _ => false,
         };
         if ok {
@@ -639,6 +646,12 @@ impl Filter for SharedSecretFilter {
             Err(AuthError::NotFromGateway)
         }
     }
+}
+
+/// SHA-256 of `bytes`, for [`SharedSecretFilter`]'s comparison.
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).into()
 }
 
 #[cfg(test)]

@@ -401,3 +401,37 @@ describe("origin unreachable (ORIGIN_URL on a closed loopback port)", () => {
     assert.equal(again.res.headers.get("set-cookie"), null);
   });
 });
+
+// ORIGIN_URL unset: the request goes on to the URL it was routed with. Miniflare's `upstream`
+// plays the route: every request reaches the worker with its URL rewritten to the loopback
+// origin's, as a Worker routed in front of that host sees it.
+describe("ORIGIN_URL unset: forwarded as routed (Miniflare upstream = the origin)", () => {
+  const w = useWorker({ ORIGIN_URL: undefined }, {}, async (ctx) => ({ upstream: ctx.origin.url }));
+
+  it("the origin gets the request at its routed path and query, with the identity, without our cookie", async () => {
+    const user = "routed@example.com";
+    const login = await send(w, "/routed/a?b=1&c=%20", { headers: { [HEADER]: user } });
+    assert.equal(login.status, 200, login.text);
+    assert.equal(w.origin.requests.length, 1, "the origin itself was reached");
+    assert.equal(login.echo.url, "/routed/a?b=1&c=%20");
+    assert.equal(login.echo.headers["x-remote-user"], user);
+    const { pair } = sessionCookie(login.res);
+    const next = await send(w, "/routed/b", {
+      method: "POST",
+      body: "payload",
+      headers: { [HEADER]: user, cookie: `${pair}; other=1` },
+    });
+    assert.equal(next.status, 200, next.text);
+    assert.deepEqual([next.echo.method, next.echo.url, next.echo.body], ["POST", "/routed/b", "payload"]);
+    assert.equal(next.echo.headers.cookie, "other=1");
+    assert.equal(next.echo.headers["x-remote-user"], user);
+    assert.equal(w.origin.requests.length, 2);
+  });
+
+  it("a refused request does not reach the origin", async () => {
+    const seen = w.origin.requests.length;
+    const r = await send(w, "/routed/c");
+    assert.equal(r.status, 401);
+    assert.equal(w.origin.requests.length, seen);
+  });
+});

@@ -54,13 +54,15 @@ export const EXAMPLE_SCRIPT = "examples/hello/build/index.js";
  * `kv` is Miniflare's `kvNamespaces` (a list of local bindings, or a record, e.g. one whose
  * `remoteProxyConnectionString` points at `startKvApi`). `script` is the built worker to run
  * (default: the stock one). `workerOptions` are more Miniflare options for the worker (e.g.
- * `wrappedBindings`), `extraWorkers` more workers beside it. Worker logs are collected in
- * `logs` (printed too when E2E_VERBOSE is set).
+ * `wrappedBindings`), `extraWorkers` more workers beside it. `upstream` is Miniflare's: every
+ * request reaches the worker with its URL rewritten to start with it (as if the worker were
+ * routed in front of that host). Worker logs are collected in `logs` (printed too when
+ * E2E_VERBOSE is set).
  */
 export async function startWorker(
   origin,
   vars = {},
-  { kv = ["USERS"], script = STOCK_SCRIPT, workerOptions = {}, extraWorkers = [] } = {},
+  { kv = ["USERS"], script = STOCK_SCRIPT, workerOptions = {}, extraWorkers = [], upstream } = {},
 ) {
   // Header mode unless a test says otherwise: issue 2's behaviours do not depend on how the
   // gateway proves itself; the gateway tests set AUTH_FILTERS/GATEWAY themselves.
@@ -75,6 +77,7 @@ export async function startWorker(
   const logs = [];
   const mf = new Miniflare({
     host: "127.0.0.1",
+    ...(upstream ? { upstream } : {}),
     handleStructuredLogs: (log) => {
       logs.push(log);
       if (process.env.E2E_VERBOSE) console.error(`[workerd ${log.level}] ${log.message}`);

@@ -148,6 +148,64 @@ describe("login, default settings", () => {
     assert.equal(w.origin.requests.length, seen + 1);
   });
 
+  // README: a malformed identity header (not UTF-8, control characters, over 320 bytes) is a
+  // 400. node:http writes header values as Latin-1, one byte per char: a string of chars
+  // U+0000..U+00FF is the exact bytes workerd receives.
+  const bytes = (text) => Buffer.from(text, "utf8").toString("latin1");
+
+  it("identity not UTF-8, with a control character, or over 320 bytes: 400, nothing read or written", async () => {
+    const before = await kvKeys(w.kv);
+    const seen = w.origin.requests.length;
+    const over = `${"o".repeat(321 - "@example.com".length)}@example.com`;
+    assert.equal(Buffer.byteLength(over), 321);
+    const cases = [
+      ["not UTF-8 (a lone 0xFF)", "ann\xff@example.com"],
+      ["Latin-1, not UTF-8 (0xE9)", "jos\xe9@example.com"],
+      ["a tab inside", "ann\tx@example.com"],
+      ["NEL (U+0085, C2 85 in UTF-8)", bytes("ann\u0085x@example.com")],
+      ["321 bytes", over],
+    ];
+    for (const [title, value] of cases) {
+      const r = await rawRequest(w, "/", [[HEADER, value]]);
+      assert.equal(r.status, 400, `${title}: ${r.text}`);
+      assert.match(r.text, /not UTF-8 text|control characters|longer than 320 bytes/, title);
+      assert.deepEqual(r.setCookie, [], title);
+    }
+    assert.deepEqual(await kvKeys(w.kv), before, "nothing written");
+    assert.equal(w.origin.requests.length, seen, "the origin is not reached");
+  });
+
+  it("identity of exactly 320 bytes (blanks around it trimmed): logged in", async () => {
+    const user = `${"e".repeat(320 - "@example.com".length)}@example.com`;
+    const r = await rawRequest(w, "/", [[HEADER, `  ${user} `]]);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(JSON.parse(r.text).headers["x-remote-user"], user);
+    assert.ok((await kvKeys(w.kv)).includes(`user:${user}`));
+  });
+
+  it("a non-ASCII identity (UTF-8) logs in; the origin gets it percent-encoded, KV as text", async () => {
+    const user = "jos\u00e9.m\u00fcller@\u4f8b.example";
+    const r = await rawRequest(w, "/", [[HEADER, bytes(user)]]);
+    assert.equal(r.status, 200, r.text);
+    const seen = JSON.parse(r.text).headers["x-remote-user"];
+    assert.equal(seen, "jos%C3%A9.m%C3%BCller@%E4%BE%8B.example");
+    assert.equal(decodeURIComponent(seen), user);
+    const record = JSON.parse(await w.kv.get(`user:${user}`));
+    assert.equal(record.username, user);
+  });
+
+  it("KV record without is_active: active (Django's default), logged in, record untouched", async () => {
+    const user = "noflag@example.com";
+    const raw = JSON.stringify({ username: user, groups: ["ops"] });
+    await w.kv.put(`user:${user}`, raw);
+    const r = await send(w, "/", { headers: { [HEADER]: user } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.echo.headers["x-remote-user"], user);
+    assert.equal(r.echo.headers["x-remote-user-groups"], "ops");
+    assert.equal(sessionCookie(r.res).all.length, 1);
+    assert.equal(await w.kv.get(`user:${user}`), raw);
+  });
+
   it("corrupt KV record: 403, record left as it was", async () => {
     const key = "user:bad@example.com";
     await w.kv.put(key, "not json");
