@@ -233,7 +233,7 @@ describe("log scan: no token, cookie or secret in any worker log line", () => {
     const down = await start("secret-kv-failing", secretVars(), { kv: ctx.failingKv.binding });
     r = await send(down, "/", { headers: { [HEADER]: "fay@logscan.example", "X-Gateway-Secret": GATEWAY_SECRET } });
     assert.equal(r.status, 503, r.text);
-    assert.ok(await waitForLog(down, "remote-user-filter:"), "the KV failure is logged");
+    assert.ok(await waitForLog(down, "\"reason\":\"store_unavailable\""), "the KV failure is logged");
   });
 
   it("the origin unreachable: 502 and a log line, the login's cookie kept out of it", async () => {
