@@ -232,11 +232,7 @@ impl Filter for PathRulesFilter {
             return Ok(());
         };
         let Some(user) = req.user() else {
-            return Err(if req.is_rejected() {
-                AuthError::Rejected
-            } else {
-                AuthError::MissingIdentity
-            });
+            return Err(req.no_user_error());
         };
         let allowed = rule
             .groups

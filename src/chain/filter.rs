@@ -540,11 +540,7 @@ impl FilterChain {
                 gateway_headers: false,
             },
             (None, AnonymousPolicy::Deny) => Outcome::Respond {
-                error: if req.is_rejected() {
-                    AuthError::Rejected
-                } else {
-                    AuthError::MissingIdentity
-                },
+                error: req.no_user_error(),
                 set_cookie,
             },
         }

@@ -22,6 +22,7 @@ use http::{Extensions, HeaderMap, Method, Uri};
 
 use crate::chain::LocalResponse;
 use crate::clock::Clock;
+use crate::error::AuthError;
 use crate::events::AuthEvent;
 use crate::users::{BackendRequest, SessionUser};
 
@@ -264,6 +265,21 @@ impl AuthRequest {
     /// Whether a presented identity was refused by the backend (a 403 rather than a 401).
     pub fn is_rejected(&self) -> bool {
         self.rejected
+    }
+
+    /// The refusal for a request that ends with no user: 403 when a presented identity was
+    /// refused ([`is_rejected`](Self::is_rejected)), else 401.
+    ///
+    /// ```
+    /// let req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), 0);
+    /// assert_eq!(req.no_user_error().status(), 401);
+    /// ```
+    pub fn no_user_error(&self) -> AuthError {
+        if self.rejected {
+            AuthError::Rejected
+        } else {
+            AuthError::MissingIdentity
+        }
     }
 
     /// Mark the presented identity as refused (a remote-user filter).

@@ -161,12 +161,11 @@ impl Filter for SignOutFilter {
             return Ok(());
         }
         if req.method() != Method::GET && req.method() != Method::POST {
-            req.respond(
-                LocalResponse::new(405, "sign out with GET or POST\n")
-                    .header("Allow", "GET, POST")
-                    .header("Content-Type", "text/plain; charset=utf-8")
-                    .header("Cache-Control", "no-store"),
-            );
+            req.respond(LocalResponse::method_not_allowed(
+                "GET, POST",
+                "sign out with GET or POST
+",
+            ));
             return Ok(());
         }
         // Who is signing out, as the session cookie said (none: no session to end).

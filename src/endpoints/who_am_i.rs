@@ -220,20 +220,15 @@ impl Filter for WhoAmIFilter {
             return Ok(());
         }
         if req.method() != Method::GET && req.method() != Method::HEAD {
-            req.respond(
-                LocalResponse::new(405, "who-am-I answers GET\n")
-                    .header("Allow", "GET, HEAD")
-                    .header("Content-Type", "text/plain; charset=utf-8")
-                    .header("Cache-Control", "no-store"),
-            );
+            req.respond(LocalResponse::method_not_allowed(
+                "GET, HEAD",
+                "who-am-I answers GET
+",
+            ));
             return Ok(());
         }
         let Some(user) = req.user() else {
-            return Err(if req.is_rejected() {
-                AuthError::Rejected
-            } else {
-                AuthError::MissingIdentity
-            });
+            return Err(req.no_user_error());
         };
         let expires_at = req.session_expires_at();
         let response = if wants_html(req) {
