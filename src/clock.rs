@@ -64,8 +64,14 @@ impl Clock for SystemClock {
     }
 }
 
-/// A `setTimeout` as a future; dropped before it fires, it clears the timer. (The `worker`
-/// crate's `Delay` unwraps `setTimeout`'s id as a number, which it is not under Node.)
+/// A `setTimeout` as a future; dropped before it fires, it clears the timer and settles its
+/// promise itself. (The `worker` crate's `Delay` unwraps `setTimeout`'s id as a number,
+/// which it is not under Node.)
+///
+/// The promise must settle: a `JsFuture` keeps its state and both callbacks alive in a
+/// reference cycle that only the promise's settling breaks, so a timer cleared and left
+/// pending would leak them (about a hundred bytes) at every race it lost, which was every KV
+/// call and every fetch.
 ///
 /// ```no_run
 /// # async fn demo() {
@@ -79,6 +85,10 @@ impl Clock for SystemClock {
 pub struct Timer {
     fired: wasm_bindgen_futures::JsFuture,
     id: wasm_bindgen::JsValue,
+    resolve: js_sys::Function,
+    /// The promise behind the timer, for the test that watches it settle.
+    #[cfg(test)]
+    promise: js_sys::Promise,
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -91,14 +101,19 @@ impl Timer {
             .ok()?
             .dyn_into()
             .ok()?;
-        let mut id = Ok(wasm_bindgen::JsValue::UNDEFINED);
+        let mut started = None;
         // The executor runs at once, inside `new Promise`.
         let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-            id = set_timeout.call2(&global, &resolve, &(ms as f64).into());
+            let id = set_timeout.call2(&global, &resolve, &(ms as f64).into());
+            started = Some((id, resolve));
         });
+        let (id, resolve) = started?;
         Some(Self {
+            #[cfg(test)]
+            promise: promise.clone(),
             fired: wasm_bindgen_futures::JsFuture::from(promise),
             id: id.ok()?,
+            resolve,
         })
     }
 }
@@ -125,6 +140,9 @@ impl Drop for Timer {
         {
             let _ = clear.call1(&global, &self.id);
         }
+        // Settle the promise (a no-op if the timer fired): its callbacks then run, once, and
+        // free the `JsFuture`'s state.
+        let _ = self.resolve.call0(&wasm_bindgen::JsValue::UNDEFINED);
     }
 }
 
@@ -168,5 +186,32 @@ impl<C: Clock + ?Sized> Clock for std::rc::Rc<C> {
     }
     fn sleep(&self, ms: u64) -> Option<LocalBoxFuture<'static, ()>> {
         (**self).sleep(ms)
+    }
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod wasm_tests {
+    use futures::future::{select, Either};
+    use wasm_bindgen_futures::JsFuture;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::Timer;
+
+    /// A `JsFuture` frees its state only when its promise settles; a timer that lost its race
+    /// (every KV call and fetch) must not leave its promise pending.
+    #[wasm_bindgen_test]
+    async fn a_timer_dropped_before_it_fires_settles_its_promise() {
+        let timer = Timer::start(60_000).expect("setTimeout");
+        let promise = timer.promise.clone();
+        drop(timer);
+        let Some(deadline) = Timer::start(500) else {
+            panic!("setTimeout");
+        };
+        match select(JsFuture::from(promise), deadline).await {
+            Either::Left(_) => {}
+            Either::Right(_) => {
+                panic!("the dropped timer's promise is still pending: its JsFuture's state leaks")
+            }
+        }
     }
 }

@@ -3,4 +3,6 @@
 //! Nothing here knows about requests, users or sessions.
 
 pub(crate) mod bounded;
+#[cfg(all(feature = "heap-stats", target_arch = "wasm32"))]
+pub(crate) mod heap_stats;
 pub(crate) mod single_flight;

@@ -32,12 +32,16 @@
 // lines (and whether any holds a secret or a token), and each workerd's RSS over the run.
 // Exit code 1 when any check failed.
 //
-// --wasm-memory: run the stock workers from build-soak/, the same build (build/glue, the wasm)
-// bundled with tests/soak/wasm-memory-entry.js, which adds `GET /__soak/wasm-memory` (the wasm
-// module's linear memory in bytes); it is sampled with the RSS and reported the same way.
+// --wasm-memory: run the stock workers from build-soak/: the wasm built with the `heap-stats`
+// feature (a counting allocator around the usual one) and the stock entry, bundled with
+// tests/soak/wasm-memory-entry.js, which adds `GET /__soak/wasm-memory` (the wasm module's
+// linear memory in bytes, and the bytes and blocks the filter holds); they are sampled with
+// the RSS and reported the same way, so a growth of linear memory shows whether the filter
+// holds more (a leak) or the allocator's free space breaks up (fragmentation).
 import http from "node:http";
 import { createHmac, generateKeyPairSync, sign as cryptoSign } from "node:crypto";
-import { copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -229,20 +233,24 @@ async function start(name, { script = "build/index.js", bindings, kv }) {
   const fresh = [...children()].filter(([pid, comm]) => !before.has(pid) && comm === "workerd");
   if (fresh.length !== 1) throw new Error(`${name}: expected one new workerd child, found ${fresh.length}`);
   const u = new URL(url);
-  return { name, mf, url, host: u.host, port: Number(u.port), pid: fresh[0][0], logs, kv, rss: [], wasm: [] };
+  return { name, mf, url, host: u.host, port: Number(u.port), pid: fresh[0][0], logs, kv, rss: [], wasm: [], heap: [], blocks: [] };
 }
 
-/** build-soak/: the stock entry and glue plus the memory probe route (see --wasm-memory). */
+/**
+ * build-soak/: the stock entry and a build of the wasm with the `heap-stats` feature (a
+ * counting allocator), plus the memory probe route (see --wasm-memory).
+ */
 async function buildProbe() {
   const { build } = await import("esbuild");
-  mkdirSync("build-soak", { recursive: true });
-  cpSync("build/glue", "build-soak/glue", { recursive: true });
-  const glue = readFileSync("build/glue/index.js", "utf8");
+  execFileSync("bash", ["scripts/build.sh"], {
+    env: { ...process.env, OUT: "build-soak", FEATURES: "heap-stats" },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const glue = readFileSync("build-soak/glue/index.js", "utf8");
   writeFileSync(
     "build-soak/glue/index.js",
     `${glue}\nexport function __soak_wasm_bytes() { return wasm.memory.buffer.byteLength; }\n`,
   );
-  copyFileSync("build/index_bg.wasm", "build-soak/index_bg.wasm");
   const glueCopy = path.resolve("build-soak/glue/index.js");
   await build({
     entryPoints: ["tests/soak/wasm-memory-entry.js"],
@@ -832,7 +840,11 @@ function sampleEvery(ms, ws) {
     for (const w of [access, secret]) {
       const sent = stats.sent;
       send(w, { path: "/__soak/wasm-memory", headers: [] }).then((r) => {
-        if (r.status === 200) w.wasm.push([t, Number(r.text) / 1024, sent]);
+        if (r.status !== 200) return;
+        const m = JSON.parse(r.text);
+        w.wasm.push([t, m.linear / 1024, sent]);
+        w.heap.push([t, m.live / 1024, sent]);
+        w.blocks.push([t, m.blocks, sent]);
       });
     }
   };
@@ -840,6 +852,13 @@ function sampleEvery(ms, ws) {
   sampling = setInterval(tick, ms);
 }
 const mb = (kb) => Math.round(kb / 102.4) / 10;
+/** A series' value when 10%, 20%, … 100% of the requests had been answered. */
+function tenths(series, total) {
+  if (!series.length) return null;
+  const out = [];
+  for (let k = 1; k <= 10; k++) out.push((series.find(([, , sent]) => sent >= (total * k) / 10) ?? series[series.length - 1])[1]);
+  return out;
+}
 function memory(w, t0, t1, total, series = w.rss) {
   const rows = series.filter(([t]) => t >= t0 && t <= t1);
   const xs = rows.map(([, kb]) => kb);
@@ -947,6 +966,12 @@ const result = {
       ? {
           access_wasm_linear_memory: memory(access, tSoak0, tSoak1, stats.sent, access.wasm),
           secret_wasm_linear_memory: memory(secret, tSoak0, tSoak1, stats.sent, secret.wasm),
+          // What the filter holds (the counting allocator's live bytes), against the linear
+          // memory the allocator took from the runtime for it.
+          access_live_heap: memory(access, tSoak0, tSoak1, stats.sent, access.heap),
+          secret_live_heap: memory(secret, tSoak0, tSoak1, stats.sent, secret.heap),
+          access_live_blocks_at_each_tenth: tenths(access.blocks, stats.sent),
+          secret_live_blocks_at_each_tenth: tenths(secret.blocks, stats.sent),
         }
       : {}),
     passthrough_requests: passSent,
