@@ -114,11 +114,10 @@ async fn login_is_a_promise_then_the_session_is_answered_at_once() {
     assert!(reply.ends_with("\n\nG"), "{reply}");
     assert_eq!(kv_calls(&env), kv_after_login, "no KV call");
 
-    // A field that would break the reply's framing (here a `Cookie` char no JS byte string
-    // holds, which only a hand-called `handle` can send) is answered with a plain 500, never
-    // half-framed.
+    // A field that would break the reply's framing (here a NUL in the `Cookie` header, which
+    // only a hand-called `handle` can send) is answered with a plain 500, never half-framed.
     let lines = format!(
-        "cookie\tother=\u{100}; {cookie}\n\
+        "cookie\tother=\0; {cookie}\n\
          cf-access-authenticated-user-email\tann@example.com\n{SECRET_LINE}"
     );
     let unframed = handle("GET".into(), "https://app.test/".into(), lines);

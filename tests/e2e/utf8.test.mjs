@@ -2,7 +2,8 @@
 // value to JS decoded as UTF-8 (a byte that is not UTF-8 becomes U+FFFD), so a UTF-8 identity
 // must arrive intact and one that is not UTF-8 must be a 400, never another name (found by the
 // hostile soak, tests/soak/soak.mjs: `u1\xe9@…` logged in as `u1?@…`, and a UTF-8 `josé@…`
-// was refused as not UTF-8).
+// was refused as not UTF-8). The client's own cookies, sent back to the origin without our
+// session cookie, go through the same decoding.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -47,6 +48,31 @@ describe("identity header bytes, header mode", () => {
     }
     assert.equal(w.origin.requests.length, seen, "the origin is not reached");
     assert.deepEqual(await kvKeys(w.kv), before, "no user created");
+  });
+});
+
+describe("the client's own cookies beside the session cookie", () => {
+  const w = useWorker();
+  const ours = "; __Host-remote-user-session=x";
+  const cookieAtOrigin = () => Buffer.from(w.origin.requests.at(-1).headers.cookie ?? "", "latin1");
+
+  it("a UTF-8 cookie reaches the origin byte for byte, our cookie stripped (was a 500)", async () => {
+    const raw = Buffer.concat([Buffer.from("pref="), Buffer.from("例é", "utf8")]);
+    const r = await rawRequest(w, "/", [
+      [HEADER, "ann@example.com"],
+      ["Cookie", bytes(Buffer.concat([raw, Buffer.from(ours)]))],
+    ]);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(cookieAtOrigin().toString("hex"), raw.toString("hex"));
+  });
+
+  it("a cookie byte that is not UTF-8 reaches the origin as workerd decoded it (U+FFFD), not a 500", async () => {
+    const r = await rawRequest(w, "/", [
+      [HEADER, "ann@example.com"],
+      ["Cookie", bytes(Buffer.concat([Buffer.from([0x70, 0x3d, 0xe9]), Buffer.from(ours)]))],
+    ]);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(cookieAtOrigin().toString("hex"), Buffer.from("p=\ufffd", "utf8").toString("hex"));
   });
 });
 
