@@ -780,23 +780,22 @@ pub const UNFRAMED_REPLY: &str = "R\n500\n\n\n\
     remote-user-filter: internal error: the reply could not be framed; the worker's log says why\n";
 
 /// A plain-text line for a response to `error`, if it is the operator's concern (a backend,
-/// key or configuration failure); a client's bad request has none. No secrets. (The stock
-/// worker logs the refusal event instead, whose `detail` is [`AuthError::detail`].)
+/// key or configuration failure): [`AuthError::detail`] after the crate's name. A client's
+/// bad request has none. No secrets. (The stock worker logs the refusal event instead, whose
+/// `detail` this is.)
 ///
 /// ```
 /// use remote_user_filter::{edge::wire::log_line, AuthError};
 /// assert!(log_line(&AuthError::MissingIdentity).is_none());
-/// assert!(log_line(&AuthError::KeysUnavailable("no keys".into())).unwrap().contains("no keys"));
+/// assert_eq!(
+///     log_line(&AuthError::KeysUnavailable("no keys".into())).as_deref(),
+///     Some("remote-user-filter: gateway keys unavailable: no keys")
+/// );
 /// ```
 pub fn log_line(error: &AuthError) -> Option<String> {
-    match error {
-        AuthError::Backend(e) => Some(format!("remote-user-filter: {}", e.log_line())),
-        AuthError::KeysUnavailable(why) => Some(format!(
-            "remote-user-filter: gateway keys unavailable: {why}"
-        )),
-        AuthError::Config(e) => Some(format!("remote-user-filter configuration error: {e}")),
-        _ => None,
-    }
+    error
+        .detail()
+        .map(|detail| format!("remote-user-filter: {detail}"))
 }
 
 #[cfg(test)]
