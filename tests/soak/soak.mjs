@@ -458,6 +458,9 @@ function check(sc, id, w, res, expect) {
       }
     }
     if (!wrong && (o.values.cookie ?? []).some((c) => c.includes(`${COOKIE}=`))) wrong = "origin saw the session cookie";
+    // The client's own cookies, byte for byte (as node reads them: latin1).
+    if (!wrong && expect.cookie !== undefined && JSON.stringify(o.values.cookie ?? []) !== JSON.stringify([expect.cookie]))
+      wrong = `origin saw cookie ${JSON.stringify(o.values.cookie)}`;
     if (!wrong && Object.values(o.values).some((vs) => vs.some((v) => v.includes(GATEWAY_SECRET))))
       wrong = "origin saw the gateway secret";
   }
@@ -650,6 +653,17 @@ const ACCESS = [
   [3, "revoked-user", () => {
     const u = revokedUser();
     return { req: { headers: [[JWT, tokenFor(u)]] }, expect: { status: 403, user: null, session: "none" } };
+  }],
+  [1, "own-utf8-cookie", (c) => {
+    // The client's own non-ASCII cookie beside the session cookie goes on byte for byte.
+    const j = c.jar.access;
+    if (!j) return null;
+    const own = `pref=${wireBytes("例-é")}`;
+    return {
+      req: { headers: [[JWT, tokenFor(j.user)], cookieHeader(own, j.pair)] },
+      expect: { status: 200, user: j.user, session: "renew", cookie: own },
+      keep: j.user,
+    };
   }],
   [1, "who-am-i", (c) => {
     const j = c.jar.access;
