@@ -658,6 +658,17 @@ fn service_tokens() {
         );
         let outcome = allow.send(Some(&rs256(rsa_key(0), &c)), &[]).await;
         assert_eq!(user_of(&outcome), Some("service:client-id.access"));
+        // Trimmed as the email is (found by fuzzing: `service:*\t\u{b}`); only whitespace is
+        // no name.
+        let mut padded = c.clone();
+        padded["common_name"] = " client-id.access\t\u{b}".into();
+        let outcome = allow.send(Some(&rs256(rsa_key(0), &padded)), &[]).await;
+        assert_eq!(user_of(&outcome), Some("service:client-id.access"));
+        padded["common_name"] = " \t\u{b}".into();
+        assert_eq!(
+            assertion_error(allow.send(Some(&rs256(rsa_key(0), &padded)), &[]).await),
+            AssertionError::NoIdentity
+        );
         let mut nobody = c.clone();
         nobody.as_object_mut().unwrap().remove("common_name");
         assert_eq!(

@@ -301,7 +301,13 @@ impl ClaimsPolicy {
         if let Some(email) = claims.email.as_deref().filter(|e| !e.trim().is_empty()) {
             return Ok(email.trim().to_owned());
         }
-        match claims.common_name.as_deref().filter(|c| !c.is_empty()) {
+        // As the email: no whitespace at either end, and only whitespace is no name.
+        match claims
+            .common_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
             Some(cn) if self.allow_service_tokens => Ok(format!("service:{cn}")),
             Some(_) => Err(AssertionError::ServiceToken),
             None => Err(AssertionError::NoIdentity),
