@@ -15,6 +15,8 @@ cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --target wasm32-unknown-unknown -- -D warnings
 # A workers-rs worker of your own builds the library without `stock-worker`.
 cargo clippy --lib --no-default-features --target wasm32-unknown-unknown -- -D warnings
+# The soak's memory probe (tests/soak/soak.mjs --wasm-memory): the counting allocator.
+cargo clippy --lib --features heap-stats --target wasm32-unknown-unknown -- -D warnings
 cargo fmt --manifest-path examples/hello/Cargo.toml -- --check
 cargo clippy --locked --manifest-path examples/hello/Cargo.toml --target wasm32-unknown-unknown \
   --target-dir target/example -- -D warnings
