@@ -167,6 +167,19 @@ fn unknown_filter_name() {
         message(stock(&[("AUTH_FILTERS", " , ")], Some(SECRET))),
         "AUTH_FILTERS is empty; list at least `session,gateway_jwt,remote_user`"
     );
+    // Public paths add a filter of their own: still no filter from AUTH_FILTERS (found by
+    // fuzzing: the chain built, and REMOTE_USER_HEADER, never checked, broke the wire plan).
+    assert_eq!(
+        message(stock(
+            &[
+                ("AUTH_FILTERS", "\n,"),
+                ("PUBLIC_PATHS", "/healthz"),
+                ("REMOTE_USER_HEADER", "x\ny")
+            ],
+            Some(SECRET)
+        )),
+        "AUTH_FILTERS is empty; list at least `session,gateway_jwt,remote_user`"
+    );
 }
 
 #[test]

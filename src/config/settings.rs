@@ -680,7 +680,12 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
             .filters
             .iter()
             .any(|f| matches!(f, FilterName::RemoteUser | FilterName::PersistentRemoteUser));
-        if !settings.filters.is_empty() && !logs_in {
+        // Checked here, not only by the chain's own build: the filters the settings add
+        // (public paths, who-am-I, rules) would make a chain of no `AUTH_FILTERS` non-empty.
+        if settings.filters.is_empty() {
+            return Err(ConfigError::EmptyChain);
+        }
+        if !logs_in {
             return Err(ConfigError::NoRemoteUserFilter);
         }
         let identity = self.identity.filter(|_| settings.fetch_identity);
