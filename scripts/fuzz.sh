@@ -87,7 +87,7 @@ for t in "${selected[@]}"; do
   printf '\n=== fuzz %s (%s s%s)\n' "$t" "$seconds" "$( ((quiet)) && echo ", or $quiet s without new coverage")"
   log=fuzz/logs/$t.log
   # The built binary is run directly so that the plateau watch below can stop it (SIGINT:
-  # libFuzzer then prints its final figures and exits 0).
+  # libFuzzer then prints its final figures and exits 72).
   "fuzz/target/$host/release/$t" "${flags[@]}" "${dirs[@]}" > "$log" 2>&1 &
   pid=$!
   start=$(date +%s)
@@ -111,6 +111,8 @@ for t in "${selected[@]}"; do
   done
   status=0
   wait "$pid" || status=$?
+  # libFuzzer exits 72 when interrupted: here, the plateau watch stopping it.
+  if $stopped && (( status == 72 )); then status=0; fi
   took=$(( $(date +%s) - start ))
   tail -n 12 "$log"
   # The final figures, once libFuzzer has printed them.
