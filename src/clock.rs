@@ -70,8 +70,8 @@ impl Clock for SystemClock {
 ///
 /// The promise must settle: a `JsFuture` keeps its state and both callbacks alive in a
 /// reference cycle that only the promise's settling breaks, so a timer cleared and left
-/// pending would leak them (about a hundred bytes) at every race it lost, which was every KV
-/// call and every fetch.
+/// pending would leak them at every race it lost, which is every KV call and every fetch
+/// that answers in time.
 ///
 /// ```no_run
 /// # async fn demo() {
