@@ -566,8 +566,9 @@ impl Reply {
     /// break, empty); a header or `Set-Cookie` value that is not ASCII, holds a control
     /// character other than tab or has whitespace at an end (the runtime's `Headers` would
     /// trim it); a `Cookie` value with a line break, a NUL or whitespace at an end (any
-    /// other text goes back as the UTF-8 it came as). The worker answers [`UNFRAMED_REPLY`] instead. Identity headers never
-    /// hit this: [`UpstreamHeaders`] percent-encodes whatever would.
+    /// other text goes back as the UTF-8 it came as). The worker answers [`UNFRAMED_REPLY`]
+    /// instead. Identity headers never hit this: [`UpstreamHeaders`] percent-encodes
+    /// whatever would.
     ///
     /// ```
     /// use remote_user_filter::edge::wire::{CookieAction, Reply, WireError};
