@@ -878,11 +878,7 @@ function memory(w, t0, t1, total, series = w.rss) {
   const xs = rows.map(([, kb]) => kb);
   if (!xs.length) return null;
   // RSS when 10%, 20%, … 100% of the requests had been answered.
-  const byTenth = [];
-  for (let k = 1; k <= 10; k++) {
-    const row = rows.find(([, , sent]) => sent >= (total * k) / 10) ?? rows[rows.length - 1];
-    byTenth.push(mb(row[1]));
-  }
+  const byTenth = tenths(rows, total).map(mb);
   const q = (f) => xs[Math.min(xs.length - 1, Math.floor(f * xs.length))];
   return { start_mb: mb(xs[0]), p25_mb: mb(q(0.25)), p50_mb: mb(q(0.5)), p75_mb: mb(q(0.75)), end_mb: mb(xs[xs.length - 1]), max_mb: mb(Math.max(...xs)), growth_mb: mb(xs[xs.length - 1] - xs[0]), rss_mb_at_each_tenth_of_the_requests: byTenth, samples: xs.length };
 }
