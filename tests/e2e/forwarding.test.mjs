@@ -14,6 +14,7 @@ import {
   startJwksServer,
   useWorker,
   waitForLog,
+  JWT_HEADER,
 } from "./harness.mjs";
 
 const SPOOFED = {
@@ -22,7 +23,6 @@ const SPOOFED = {
   "X-Remote-User-Groups": "superusers",
 };
 const UPSTREAM = ["x-remote-user", "x-remote-user-email", "x-remote-user-groups"];
-const JWT_HEADER = "Cf-Access-Jwt-Assertion";
 
 /**
  * Spellings of the header `name` (three words or more, e.g. `x-remote-user`) that an origin

@@ -15,13 +15,13 @@ import {
   startOrigin,
   startWorker,
   tokenOf,
+  JWT_HEADER,
+  CERTS_PATH,
 } from "./harness.mjs";
 
 const TEAM = "myteam.cloudflareaccess.com";
 const ISSUER = `https://${TEAM}`;
 const AUD = "aud-1";
-const JWT_HEADER = "Cf-Access-Jwt-Assertion";
-const CERTS_PATH = "/cdn-cgi/access/certs";
 const GATEWAY_SECRET = "e2e-gateway-secret-0123456789";
 
 /** An RSA-2048 signing key: the private half, and the public half as a JWKS entry. */

@@ -7,6 +7,10 @@ import { Miniflare } from "miniflare";
 
 export const SECRET = "e2e-session-secret-0123456789abcdef0123456789";
 export const HEADER = "Cf-Access-Authenticated-User-Email";
+/** Cloudflare Access's signed assertion header, its JWKS path and its get-identity path. */
+export const JWT_HEADER = "Cf-Access-Jwt-Assertion";
+export const CERTS_PATH = "/cdn-cgi/access/certs";
+export const IDENTITY_PATH = "/cdn-cgi/access/get-identity";
 export const COOKIE = "__Host-remote-user-session";
 export const DEFAULT_TTL = 28800;
 
@@ -266,7 +270,7 @@ export function accessAssertion(key, email, { issuer, audience, claims = {} }) {
 }
 
 /** A loopback JWKS endpoint serving `keys` (from `rsaSigningKey`) at any path: { url, close }. */
-export async function startJwksServer(keys, path = "/cdn-cgi/access/certs") {
+export async function startJwksServer(keys, path = CERTS_PATH) {
   const server = http.createServer((req, res) => {
     req.resume();
     req.on("end", () => {

@@ -15,13 +15,13 @@ import {
   startOrigin,
   startWorker,
   waitForLog,
+  JWT_HEADER,
+  CERTS_PATH,
+  IDENTITY_PATH,
 } from "./harness.mjs";
 
 const TEAM = "myteam.cloudflareaccess.com";
 const AUD = "aud-identity";
-const JWT_HEADER = "Cf-Access-Jwt-Assertion";
-const CERTS_PATH = "/cdn-cgi/access/certs";
-const IDENTITY_PATH = "/cdn-cgi/access/get-identity";
 const KEY = rsaSigningKey("key-identity");
 
 const token = (email) => accessAssertion(KEY, email, { issuer: `https://${TEAM}`, audience: AUD });

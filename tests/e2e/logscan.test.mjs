@@ -21,13 +21,13 @@ import {
   startWorker,
   tokenOf,
   waitForLog,
+  JWT_HEADER,
+  CERTS_PATH,
+  IDENTITY_PATH,
 } from "./harness.mjs";
 
 const TEAM = "logscan.cloudflareaccess.com";
 const AUD = "aud-logscan";
-const JWT_HEADER = "Cf-Access-Jwt-Assertion";
-const CERTS_PATH = "/cdn-cgi/access/certs";
-const IDENTITY_PATH = "/cdn-cgi/access/get-identity";
 const SESSION_SECRET = "logscan-session-secret-7Kq2Vx9Lm4Np8Rt3Wz6Yb1Cd5";
 const GATEWAY_SECRET = "logscan-gateway-secret-Hj4Fs8Qa2Ue6";
 const WRONG_GATEWAY_SECRET = "logscan-gateway-secret-Hj4Fs8Qa2UeX";
