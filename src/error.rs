@@ -222,6 +222,35 @@ pub enum ConfigProblem {
         /// What would be accepted.
         expected: &'static str,
     },
+    /// A path setting is not in the canonical form requests are matched in, so it would
+    /// never match as written.
+    #[error(
+        "setting {setting} has the path `{value}`, which no request is matched as (paths are \
+         read in canonical form: escapes of letters and digits decoded, `//` merged, dot \
+         segments removed); write it as `{canonical}`"
+    )]
+    NotCanonical {
+        /// The setting's name.
+        setting: &'static str,
+        /// The path as written.
+        value: String,
+        /// The path in canonical form.
+        canonical: String,
+    },
+    /// Two settings claim the same requests, so one of them would never mean what it says.
+    #[error("setting {setting} `{value}` conflicts with {other} `{other_value}`: {why}")]
+    Conflict {
+        /// The setting this filter reads.
+        setting: &'static str,
+        /// Its entry.
+        value: String,
+        /// The other setting.
+        other: &'static str,
+        /// Its entry.
+        other_value: String,
+        /// Why they cannot both hold, and what to change.
+        why: &'static str,
+    },
 }
 
 impl ConfigProblem {
@@ -244,6 +273,15 @@ impl ConfigProblem {
             ConfigProblem::InvalidValue {
                 setting, expected, ..
             } => format!("setting {setting} must be {expected}"),
+            ConfigProblem::NotCanonical { setting, .. } => {
+                format!("setting {setting} has a path not in canonical form")
+            }
+            ConfigProblem::Conflict {
+                setting,
+                other,
+                why,
+                ..
+            } => format!("setting {setting} conflicts with {other}: {why}"),
             ConfigProblem::UnsignedHeader { .. } => "trusts the plain identity header \
                  (REMOTE_USER_HEADER) with no proof that the gateway sent it: install \
                  `GatewayJwtFilter` (AUTH_FILTERS `gateway_jwt`) or `SharedSecretFilter` \
@@ -298,6 +336,11 @@ pub enum AuthError {
     /// stray characters percent-encoded).
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// The request's path has no reading every origin shares (an encoded `/`, a `..;`, a
+    /// control character: [`PathError`](crate::path::PathError)), so no decision made on it
+    /// would hold at the origin.
+    #[error("bad request: {0}")]
+    BadPath(#[from] crate::path::PathError),
     /// No identity was presented and anonymous requests are denied.
     #[error("authentication required: no identity was presented")]
     MissingIdentity,
@@ -342,6 +385,7 @@ impl AuthError {
     pub fn status(&self) -> u16 {
         match self {
             AuthError::BadIdentityHeader { .. } | AuthError::BadRequest(_) => 400,
+            AuthError::BadPath(_) => 400,
             AuthError::MissingIdentity | AuthError::InvalidAssertion(_) => 401,
             AuthError::NotFromGateway => 401,
             AuthError::Rejected | AuthError::IdentityMismatch => 403,
@@ -383,6 +427,7 @@ impl AuthError {
         match self {
             AuthError::BadIdentityHeader { .. } => "bad_identity_header",
             AuthError::BadRequest(_) => "bad_request",
+            AuthError::BadPath(_) => "bad_path",
             AuthError::MissingIdentity => "missing_identity",
             AuthError::Rejected => "rejected",
             AuthError::PathForbidden { .. } => "path_forbidden",

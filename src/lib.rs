@@ -54,6 +54,7 @@ pub mod endpoints;
 mod error;
 mod events;
 pub mod gateway;
+pub mod path;
 mod path_rules;
 mod remote_user;
 mod routes;
@@ -99,7 +100,7 @@ pub use session::{
     MAX_SET_COOKIE_LEN, MIN_SECRET_LEN, SESSION_CACHE_ENTRIES,
 };
 pub use type_name::short_type_name;
-pub use upstream::{forward_url, origin_url, path_and_query, strip_cookie, UpstreamHeaders};
+pub use upstream::{forward_target, origin_url, path_and_query, strip_cookie, UpstreamHeaders};
 pub use users::{
     AllowAllUsers, Authenticated, BackendRequest, KvUserBackend, MemoryStore, SessionUser, User,
     UserBackend, UserStore, DEFAULT_LAST_LOGIN_INTERVAL_SECS, MAX_IDENTITY_LEN,

@@ -30,6 +30,7 @@ use http::{HeaderName, Method};
 
 use crate::chain::{AuthRequest, Filter, Position};
 use crate::error::{AuthError, ConfigProblem};
+use crate::path::check_setting_path;
 
 /// What to do with a CORS preflight (`OPTIONS` with `Origin` and
 /// `Access-Control-Request-Method`), which browsers send without credentials
@@ -66,10 +67,13 @@ const PATH_RULE: &str = "a comma-separated list of paths, each starting with `/`
      e.g. `/healthz,/static/`";
 
 /// Forwards public paths and (optionally) CORS preflights with no authentication; put it
-/// first. An entry ending in `/` is a prefix (`/static/` covers `/static/app.css`), any
-/// other is matched exactly (`/healthz` covers neither `/healthz/` nor `/healthz/x`). A
-/// path with a `.` or `..` segment or an encoded `/` or `\` (`%2F`, `%5C`) is never public,
-/// so an origin that resolves them cannot be led out of a public prefix.
+/// first. Public paths admit narrowly: an entry ending in `/` is a prefix (`/static/` covers
+/// `/static/app.css`, not `/static` nor `/STATIC/app.css`), any other is matched exactly
+/// (`/healthz` covers neither `/healthz/` nor `/healthz/x`), letter case included, and every
+/// reading of the canonical path must be public ([`crate::path`]: `/static;x/app.css` is not,
+/// for a servlet container reads it as `/static/app.css` and Django as another path). The
+/// canonical form has no dot segment and no encoded `/`, so an origin cannot be led out of a
+/// public prefix.
 ///
 /// ```
 /// use remote_user_filter::{CorsPreflight, FilterChain, PublicRoutesFilter};
@@ -133,12 +137,15 @@ impl PublicRoutesFilter {
     /// assert!(!f.is_public(&req("/healthz/x")));
     /// assert!(f.is_public(&req("/static/a.css")));
     /// assert!(!f.is_public(&req("/static/../admin")));
+    /// assert!(!f.is_public(&req("/Static/a.css")));
+    /// assert!(!f.is_public(&req("/static;x/a.css")));
     /// ```
     pub fn is_public(&self, req: &AuthRequest) -> bool {
-        self.is_public_path(req.path()) || self.is_preflight(req)
+        (req.path_error().is_none() && req.path_readings().all(|p| self.is_public_path(p)))
+            || self.is_preflight(req)
     }
 
-    /// Whether `path` is a public path (an exact entry, or under a prefix entry).
+    /// Whether `path` (canonical) is a public path (an exact entry, or under a prefix entry).
     ///
     /// ```
     /// use remote_user_filter::{CorsPreflight, PublicRoutesFilter};
@@ -151,9 +158,13 @@ impl PublicRoutesFilter {
     }
 
     fn is_public_path(&self, path: &str) -> bool {
-        let listed = self.exact.iter().any(|p| p == path)
-            || self.prefixes.iter().any(|p| path.starts_with(p.as_str()));
-        listed && plain_path(path)
+        self.exact.iter().any(|p| p == path)
+            || self.prefixes.iter().any(|p| path.starts_with(p.as_str()))
+    }
+
+    /// The entries, exact ones first.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = &str> {
+        self.exact.iter().chain(&self.prefixes).map(String::as_str)
     }
 
     fn is_preflight(&self, req: &AuthRequest) -> bool {
@@ -164,28 +175,6 @@ impl PublicRoutesFilter {
                 .headers()
                 .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
     }
-}
-
-/// No `.`/`..` segment and no encoded separator: the path an origin routes is the one
-/// matched.
-fn plain_path(path: &str) -> bool {
-    let encoded_separator = path.as_bytes().windows(3).any(|w| {
-        w[0] == b'%'
-            && matches!(
-                (w[1], w[2].to_ascii_lowercase()),
-                (b'2', b'f') | (b'5', b'c')
-            )
-    });
-    !encoded_separator
-        && !path.contains('\\')
-        && !path.split('/').any(|segment| {
-            segment == "."
-                || segment == ".."
-                || segment.eq_ignore_ascii_case("%2e")
-                || segment.eq_ignore_ascii_case("%2e%2e")
-                || segment.eq_ignore_ascii_case(".%2e")
-                || segment.eq_ignore_ascii_case("%2e.")
-        })
 }
 
 /// A path setting's entry: starts with `/`, visible ASCII, no `?` or `#`.
@@ -199,19 +188,17 @@ pub(crate) fn valid_entry(path: &str) -> bool {
 #[async_trait(?Send)]
 impl Filter for PublicRoutesFilter {
     fn check(&self, _position: &Position<'_>) -> Result<(), ConfigProblem> {
-        match self
-            .exact
-            .iter()
-            .chain(&self.prefixes)
-            .find(|p| !valid_entry(p))
-        {
-            Some(bad) => Err(ConfigProblem::InvalidValue {
-                setting: "PUBLIC_PATHS",
-                value: bad.clone(),
-                expected: PATH_RULE,
-            }),
-            None => Ok(()),
+        for entry in self.entries() {
+            if !valid_entry(entry) {
+                return Err(ConfigProblem::InvalidValue {
+                    setting: "PUBLIC_PATHS",
+                    value: entry.to_owned(),
+                    expected: PATH_RULE,
+                });
+            }
+            check_setting_path("PUBLIC_PATHS", entry)?;
         }
+        Ok(())
     }
 
     fn headers_read(&self) -> Option<Vec<HeaderName>> {

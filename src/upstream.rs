@@ -133,16 +133,37 @@ pub fn origin_url(origin: &str, path_and_query: &str) -> String {
     url
 }
 
-/// [`origin_url`] for a request whose URI is `uri` (as the chain read it): `origin` followed
-/// by the URI's path and query (`/` when it has none).
+/// Where a forward goes: `origin` (`ORIGIN_URL`) when set, else the request URL's own
+/// scheme and host; then `path`, the canonical path every decision was made on
+/// ([`crate::path`]), and the URL's query exactly as sent.
 ///
 /// ```
-/// use remote_user_filter::forward_url;
-/// let uri: http::Uri = "https://app.example.com/a/b?c=1".parse().unwrap();
-/// assert_eq!(forward_url("http://127.0.0.1:8080/", &uri), "http://127.0.0.1:8080/a/b?c=1");
+/// use remote_user_filter::forward_target;
+/// let url = "https://app.example.com//%61dmin/./x?q=a%2Fb&x=%61";
+/// assert_eq!(forward_target(None, url, "/admin/x"), "https://app.example.com/admin/x?q=a%2Fb&x=%61");
+/// assert_eq!(forward_target(Some("http://127.0.0.1:8080/"), url, "/admin/x"), "http://127.0.0.1:8080/admin/x?q=a%2Fb&x=%61");
+/// assert_eq!(forward_target(None, "http://[::1]:8787", "/"), "http://[::1]:8787/");
 /// ```
-pub fn forward_url(origin: &str, uri: &http::Uri) -> String {
-    origin_url(origin, uri.path_and_query().map_or("/", |p| p.as_str()))
+pub fn forward_target(origin: Option<&str>, url: &str, path: &str) -> String {
+    let (site, query) = split_url(url);
+    let origin = origin.unwrap_or(site).trim_end_matches('/');
+    let mut target = String::with_capacity(origin.len() + path.len() + query.len());
+    target.push_str(origin);
+    target.push_str(path);
+    target.push_str(query);
+    target
+}
+
+/// An absolute URL's scheme and authority, and its query with its `?` (empty when none);
+/// the fragment is dropped.
+fn split_url(url: &str) -> (&str, &str) {
+    let url = url.split_once('#').map_or(url, |(before, _)| before);
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let path_at = url[after_scheme..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| after_scheme + i);
+    let query = url[path_at..].find('?').map_or("", |i| &url[path_at + i..]);
+    (&url[..path_at], query)
 }
 
 /// The path and query of an absolute URL (`/` when it has no path), without the fragment,

@@ -398,7 +398,7 @@ fn configuration_errors_name_the_filter_and_the_setting() {
     let message = error(&[("PUBLIC_PATHS", "/.auth/")]).unwrap_or_default();
     assert!(
         message.starts_with(
-            "`SignOutFilter` setting LOGOUT_PATH is `/.auth/logout`, but it must be a path outside PUBLIC_PATHS"
+            "`SignOutFilter` setting LOGOUT_PATH `/.auth/logout` conflicts with PUBLIC_PATHS `/.auth/`: a public path is forwarded without authentication"
         ),
         "{message}"
     );

@@ -84,9 +84,12 @@ fn longest_prefix_wins_and_star_and_no_match_admit_any_signed_in_user() {
             ("/billing/", "ann@example.com", 403),
             ("/api/v1", "ann@example.com", 200),
             ("/api/v1", "nog@example.com", 200),
-            // No rule: any signed-in user; `/admin` is not under `/admin/`.
+            // No rule: any signed-in user. A rule covers its path with and without the
+            // trailing `/` (Express serves both), and nothing past a segment boundary.
             ("/", "nog@example.com", 200),
-            ("/admin", "ann@example.com", 200),
+            ("/admin", "ann@example.com", 403),
+            ("/admin", "root@example.com", 200),
+            ("/administrator", "ann@example.com", 200),
             ("/other/admin/x", "ann@example.com", 200),
             // A user without groups is in none of a rule's groups.
             ("/admin/x", "nog@example.com", 403),
@@ -194,13 +197,15 @@ RULES = [{ path = "/admin/", groups = ["admins"] }, { path = "/api/", groups = [
 
 #[test]
 fn configuration_errors_name_the_filter_and_the_setting() {
-    let expected_syntax = "`PATH=GROUP,GROUP; PATH=*` rules, e.g. `/admin/=admins; /api/=*`, \
-                           or a JSON array such as [{\"path\": \"/admin/\", \"groups\": [\"admins\"]}]";
+    let expected_syntax = "`[METHODS] [HOST]PATH=GROUP,GROUP` rules separated by `;`, e.g. \
+                           `/admin/=admins; GET,HEAD /reports/=viewers; admin.example.com/=admins`, \
+                           or a JSON array such as [{\"path\": \"/admin/\", \"groups\": [\"admins\"], \
+                           \"methods\": [\"GET\"]}]";
     let cases = [
         (
             "admin/=admins",
             "`PathRulesFilter` setting RULES is `admin/`, but it must be a rule whose path \
-             starts with `/`"
+             starts with `/`, after a host name with no port if any (e.g. `admin.example.com/`)"
                 .to_owned(),
         ),
         (
@@ -212,7 +217,7 @@ fn configuration_errors_name_the_filter_and_the_setting() {
         (
             "/admin/=admins; /api/=*; /admin/=staff",
             "`PathRulesFilter` setting RULES is `/admin/`, but it must be a path named by one \
-             rule only"
+             rule only for each host and method (paths compared without case or a trailing `/`)"
                 .to_owned(),
         ),
         (
@@ -238,7 +243,7 @@ fn configuration_errors_name_the_filter_and_the_setting() {
         (
             r#"[{"path": "/a/", "groups": ["x"]}, {"path": "/a/", "groups": ["y"]}]"#,
             "`PathRulesFilter` setting RULES is `/a/`, but it must be a path named by one rule \
-             only"
+             only for each host and method (paths compared without case or a trailing `/`)"
                 .to_owned(),
         ),
     ];

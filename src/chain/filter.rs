@@ -32,6 +32,7 @@ use crate::chain::{AuthRequest, LocalResponse};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, ConfigError, ConfigProblem};
 use crate::events::{AuthEvent, EventKind};
+use crate::path::EncodedSlashes;
 use crate::type_name::short_type_name;
 use crate::users::SessionUser;
 
@@ -260,6 +261,7 @@ pub struct FilterChain {
     filters: Vec<Box<dyn Filter>>,
     headers_read: Option<Vec<HeaderName>>,
     anonymous: AnonymousPolicy,
+    encoded_slashes: EncodedSlashes,
     clock: Rc<dyn Clock>,
     on_warning: Option<WarningSink>,
     on_event: Option<EventSink>,
@@ -291,6 +293,7 @@ impl std::fmt::Debug for FilterChain {
 pub struct FilterChainBuilder {
     filters: Vec<Box<dyn Filter>>,
     anonymous: AnonymousPolicy,
+    encoded_slashes: EncodedSlashes,
     clock: Option<Rc<dyn Clock>>,
     on_warning: Option<WarningSink>,
     on_event: Option<EventSink>,
@@ -320,6 +323,25 @@ impl FilterChainBuilder {
     /// What to do with requests that end with no user (default: deny).
     pub fn anonymous(mut self, policy: AnonymousPolicy) -> Self {
         self.anonymous = policy;
+        self
+    }
+
+    /// What to do with an encoded `/` or `\` in a path segment (default: answer 400; see
+    /// [`crate::path`]).
+    ///
+    /// ```
+    /// use remote_user_filter::path::EncodedSlashes;
+    /// use remote_user_filter::{FilterChain, SessionFilter};
+    /// let chain = FilterChain::builder()
+    ///     .filter(SessionFilter::builder("a-32-byte-or-longer-session-secret!").build())
+    ///     .encoded_slashes(EncodedSlashes::Keep)
+    ///     .build()
+    ///     .unwrap();
+    /// let (parts, ()) = http::Request::get("/files/a%2fb").body(()).unwrap().into_parts();
+    /// assert_eq!(chain.request(parts).path(), "/files/a%2Fb");
+    /// ```
+    pub fn encoded_slashes(mut self, rule: EncodedSlashes) -> Self {
+        self.encoded_slashes = rule;
         self
     }
 
@@ -401,6 +423,7 @@ impl FilterChainBuilder {
             headers_read,
             filters: self.filters,
             anonymous: self.anonymous,
+            encoded_slashes: self.encoded_slashes,
             clock: self.clock.unwrap_or_else(|| Rc::new(SystemClock)),
             on_warning: self.on_warning,
             on_event: self.on_event,
@@ -476,7 +499,7 @@ impl FilterChain {
     /// assert_eq!((req.now(), req.path()), (1_700_000_000, "/a"));
     /// ```
     pub fn request(&self, parts: Parts) -> AuthRequest {
-        AuthRequest::from_parts(parts, self.clock.now_secs())
+        AuthRequest::read(parts, self.clock.now_secs(), self.encoded_slashes)
     }
 
     /// Run every filter on `req` and decide; the warnings noted go to the warning sink, the
@@ -501,6 +524,14 @@ impl FilterChain {
     }
 
     async fn decide(&self, req: &mut AuthRequest) -> Outcome {
+        // Every path decision is made on the canonical path: one that has none is decided
+        // by nobody.
+        if let Some(error) = req.path_error() {
+            return Outcome::Respond {
+                error: AuthError::BadPath(error),
+                set_cookie: None,
+            };
+        }
         for filter in &self.filters {
             if let Err(error) = filter.call(req).await {
                 // A refusal may follow a logout, whose cookie removal still goes out; a

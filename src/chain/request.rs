@@ -24,6 +24,7 @@ use crate::chain::LocalResponse;
 use crate::clock::Clock;
 use crate::error::AuthError;
 use crate::events::AuthEvent;
+use crate::path::{canonicalize, EncodedSlashes, PathError};
 use crate::users::{BackendRequest, SessionUser};
 
 /// The header Cloudflare names each request with: events carry it, so a log line can be
@@ -64,6 +65,7 @@ pub enum GatewayAssertion {
 /// ```
 pub struct AuthRequest {
     parts: Parts,
+    path: RequestPath,
     now: u64,
     user: Option<SessionUser>,
     rejected: bool,
@@ -111,8 +113,16 @@ impl AuthRequest {
     /// assert_eq!(req.path(), "/admin/users");
     /// ```
     pub fn from_parts(parts: Parts, now: u64) -> Self {
+        Self::read(parts, now, EncodedSlashes::default())
+    }
+
+    /// [`from_parts`](Self::from_parts), reading the path with the chain's rule for encoded
+    /// slashes.
+    pub(crate) fn read(parts: Parts, now: u64, slashes: EncodedSlashes) -> Self {
+        let path = RequestPath::read(parts.uri.path(), slashes);
         Self {
             parts,
+            path,
             now,
             user: None,
             rejected: false,
@@ -144,9 +154,54 @@ impl AuthRequest {
         &self.parts.uri
     }
 
-    /// The URI's path (`/` when it has none).
+    /// The URI's path in canonical form ([`crate::path`]): what every path decision is made
+    /// on and what the origin receives (`/` when it has none). A path with no canonical form
+    /// ([`path_error`](Self::path_error)) is answered 400 by the chain before any filter
+    /// runs; this then gives the path as sent.
+    ///
+    /// ```
+    /// let (parts, ()) = http::Request::get("//%61dmin/./x?y=%61").body(()).unwrap().into_parts();
+    /// let req = remote_user_filter::AuthRequest::from_parts(parts, 0);
+    /// assert_eq!(req.path(), "/admin/x");
+    /// assert_eq!(req.uri().query(), Some("y=%61"));
+    /// ```
     pub fn path(&self) -> &str {
-        self.parts.uri.path()
+        match &self.path {
+            RequestPath::Canonical { path, .. } => path,
+            RequestPath::AsSent | RequestPath::Invalid(_) => self.parts.uri.path(),
+        }
+    }
+
+    /// Every reading of the path a decision must hold for: the canonical form, then the
+    /// servlet reading (`;params` removed) and, with `ENCODED_SLASHES=keep`, the reading
+    /// with `%2F` as `/` ([`CanonicalPath::readings`](crate::path::CanonicalPath::readings)).
+    ///
+    /// ```
+    /// let (parts, ()) = http::Request::get("/admin;x/y").body(()).unwrap().into_parts();
+    /// let req = remote_user_filter::AuthRequest::from_parts(parts, 0);
+    /// assert_eq!(req.path_readings().collect::<Vec<_>>(), ["/admin;x/y", "/admin/y"]);
+    /// ```
+    pub fn path_readings(&self) -> impl Iterator<Item = &str> {
+        let others = match &self.path {
+            RequestPath::Canonical { others, .. } => others.as_slice(),
+            RequestPath::AsSent | RequestPath::Invalid(_) => &[],
+        };
+        std::iter::once(self.path()).chain(others.iter().map(String::as_str))
+    }
+
+    /// Why the path has no canonical form, if it has none (the chain answers 400).
+    ///
+    /// ```
+    /// use remote_user_filter::path::PathError;
+    /// let (parts, ()) = http::Request::get("/x/..;/admin").body(()).unwrap().into_parts();
+    /// let req = remote_user_filter::AuthRequest::from_parts(parts, 0);
+    /// assert_eq!(req.path_error(), Some(PathError::HiddenDotSegment));
+    /// ```
+    pub fn path_error(&self) -> Option<PathError> {
+        match self.path {
+            RequestPath::Invalid(error) => Some(error),
+            _ => None,
+        }
     }
 
     /// The request headers as sent.
@@ -459,5 +514,31 @@ impl AuthRequest {
     /// A timer of `ms` milliseconds on the chain's clock ([`Clock::sleep`]), if it has timers.
     pub(crate) fn sleep(&self, ms: u64) -> Option<LocalBoxFuture<'static, ()>> {
         self.clock.as_ref()?.sleep(ms)
+    }
+}
+
+/// How the request's path reads ([`crate::path`]), worked out once.
+enum RequestPath {
+    /// The URI's path is canonical, with no other reading (the common case: no copy).
+    AsSent,
+    /// The canonical form differs from the path as sent, or has other readings.
+    Canonical { path: String, others: Vec<String> },
+    /// No canonical form: answered 400.
+    Invalid(PathError),
+}
+
+impl RequestPath {
+    fn read(raw: &str, slashes: EncodedSlashes) -> Self {
+        match canonicalize(raw, slashes) {
+            Ok(path) if path.is_as_sent() && path.other_readings().is_empty() => Self::AsSent,
+            Ok(path) => {
+                let (path, others) = path.into_parts();
+                Self::Canonical {
+                    path: path.into_owned(),
+                    others,
+                }
+            }
+            Err(error) => Self::Invalid(error),
+        }
     }
 }

@@ -35,6 +35,7 @@ use crate::gateway::RustCryptoVerifier;
 use crate::gateway::SignatureVerifier;
 use crate::gateway::{access_identity_url, jwks_url_allowed, IdentitySource, JwksSource};
 use crate::gateway::{Gateway, GatewayJwtFilter, GatewayPreset, SharedSecretFilter};
+use crate::path::{check_setting_path, under, EncodedSlashes};
 use crate::path_rules::{PathRule, PathRulesFilter};
 use crate::remote_user::{PersistentRemoteUserFilter, RemoteUserFilter, DEFAULT_HEADER};
 use crate::routes::{CorsPreflight, PublicRoutesFilter};
@@ -141,6 +142,10 @@ pub struct StockSettings {
     pub public_paths: Vec<String>,
     /// `CORS_PREFLIGHT` (default `deny`): `pass` forwards CORS preflights without identity.
     pub cors_preflight: CorsPreflight,
+    /// `ENCODED_SLASHES` (default `refuse`): what to do with `%2F` or `%5C` inside a path
+    /// segment ([`EncodedSlashes`]): answer 400, or `keep` it (for an app that uses it) and
+    /// decide on both readings.
+    pub encoded_slashes: EncodedSlashes,
     /// `RULES` (default none): who may open which paths ([`PathRule::parse_setting`]); with
     /// any, a [`PathRulesFilter`] ends the chain.
     pub rules: Vec<PathRule>,
@@ -348,6 +353,14 @@ impl StockSettings {
                 expected: "`deny` or `pass`",
             })?,
         };
+        let encoded_slashes = match set("ENCODED_SLASHES") {
+            None => EncodedSlashes::Refuse,
+            Some(v) => v.trim().parse().map_err(|()| ConfigError::InvalidSetting {
+                setting: "ENCODED_SLASHES",
+                value: v.clone(),
+                expected: "`refuse` or `keep`",
+            })?,
+        };
         // Unset: the default; set but empty: no endpoint.
         let endpoint = |name: &str, default: &str| match var(name) {
             None => Some(default.to_owned()),
@@ -382,6 +395,7 @@ impl StockSettings {
             identity_url,
             public_paths: list("PUBLIC_PATHS"),
             cors_preflight,
+            encoded_slashes,
             rules,
             trust_unsigned_header: parse_bool(
                 "TRUST_UNSIGNED_HEADER",
@@ -692,6 +706,7 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
         let backend = settings.backend(self.store);
         let mut builder = FilterChain::builder()
             .anonymous(settings.anonymous)
+            .encoded_slashes(settings.encoded_slashes)
             .clock(self.clock);
         if let Some(sink) = self.on_warning {
             builder = builder.on_warning(move |line| sink(line));
@@ -777,31 +792,7 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
         // After the filters' own checks: an unset ACCESS_TEAM_DOMAIN is named as such, not as
         // the get-identity URL it leaves without a host.
         settings.check_fetch_identity()?;
-        // An endpoint under a public path would be forwarded unauthenticated instead.
-        for (setting, filter, path) in [
-            (
-                "LOGOUT_PATH",
-                short_type_name::<SignOutFilter>(),
-                &settings.logout_path,
-            ),
-            (
-                "WHOAMI_PATH",
-                short_type_name::<WhoAmIFilter>(),
-                &settings.whoami_path,
-            ),
-        ] {
-            if let Some(path) = path.as_deref().filter(|p| public.covers(p)) {
-                return Err(ConfigError::filter(
-                    filter,
-                    ConfigProblem::InvalidValue {
-                        setting,
-                        value: path.to_owned(),
-                        expected: "a path outside PUBLIC_PATHS (a public path is forwarded \
-                                   without authentication, so the endpoint would never answer)",
-                    },
-                ));
-            }
-        }
+        check_path_claims(&settings, &public)?;
         // After the settings' own problems, which the deployer can fix; this one is the host's.
         if !has_key_source && settings.filters.contains(&FilterName::GatewayJwt) {
             return Err(ConfigError::filter(
@@ -817,4 +808,121 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
         }
         Ok(chain)
     }
+}
+
+/// Settings whose paths claim the same requests, where one would never mean what it says:
+/// an endpoint that is not canonical, shares its path with the other or lies under a public
+/// path or a rule (endpoints answer before either); a rule under a public path (public
+/// paths are forwarded before any rule is checked); a public path under a rule. A rule on
+/// `/` is the site's default and may cover public paths and the endpoints. Every error
+/// names the filter type and both settings.
+fn check_path_claims(
+    settings: &StockSettings,
+    public: &PublicRoutesFilter,
+) -> Result<(), ConfigError> {
+    let rule_filter = short_type_name::<PathRulesFilter>();
+    let conflict = |filter: String,
+                    (setting, value): (&'static str, &str),
+                    (other, other_value): (&'static str, &str),
+                    why: &'static str| {
+        ConfigError::filter(
+            filter,
+            ConfigProblem::Conflict {
+                setting,
+                value: value.to_owned(),
+                other,
+                other_value: other_value.to_owned(),
+                why,
+            },
+        )
+    };
+    let endpoints = [
+        (
+            "LOGOUT_PATH",
+            short_type_name::<SignOutFilter>(),
+            &settings.logout_path,
+        ),
+        (
+            "WHOAMI_PATH",
+            short_type_name::<WhoAmIFilter>(),
+            &settings.whoami_path,
+        ),
+    ];
+    for (setting, filter, path) in &endpoints {
+        let Some(path) = path.as_deref() else {
+            continue;
+        };
+        check_setting_path(setting, path).map_err(|p| ConfigError::filter(filter.clone(), p))?;
+        if let Some(entry) = public.entries().find(|e| public_covers(e, path)) {
+            return Err(conflict(
+                filter.clone(),
+                (setting, path),
+                ("PUBLIC_PATHS", entry),
+                "a public path is forwarded without authentication, so the endpoint would \
+                 never answer; move the endpoint or narrow PUBLIC_PATHS",
+            ));
+        }
+        if let Some(rule) = settings.rules.iter().find(|r| rule_covers(r, path)) {
+            return Err(conflict(
+                filter.clone(),
+                (setting, path),
+                ("RULES", &rule.to_string()),
+                "the endpoint answers before any rule is checked, so the rule would not hold \
+                 there; move the endpoint or narrow the rule",
+            ));
+        }
+    }
+    if let [(_, _, Some(logout)), (_, filter, Some(whoami))] = &endpoints {
+        if logout.eq_ignore_ascii_case(whoami) {
+            return Err(conflict(
+                filter.clone(),
+                ("WHOAMI_PATH", whoami),
+                ("LOGOUT_PATH", logout),
+                "one path cannot both say who is signed in and sign out; give each its own",
+            ));
+        }
+    }
+    for rule in &settings.rules {
+        for entry in public.entries() {
+            let (prefix, listed) = (entry.ends_with('/'), entry.trim_end_matches('/'));
+            let rule_path = rule.path.trim_end_matches('/');
+            if prefix && under(rule_path, listed) || listed.eq_ignore_ascii_case(rule_path) {
+                return Err(conflict(
+                    rule_filter.clone(),
+                    ("RULES", &rule.to_string()),
+                    ("PUBLIC_PATHS", entry),
+                    "a public path is forwarded before any rule is checked, so the rule would \
+                     never hold there; narrow PUBLIC_PATHS or move the rule",
+                ));
+            }
+            if !rule_path.is_empty() && under(listed, rule_path) {
+                return Err(conflict(
+                    rule_filter.clone(),
+                    ("RULES", &rule.to_string()),
+                    ("PUBLIC_PATHS", entry),
+                    "a public path is forwarded with no identity, so the rule would not hold \
+                     there; narrow the rule or drop the public path (only a rule on `/`, the \
+                     site's default, may cover public paths)",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the public entry `entry` (a prefix when it ends in `/`) admits `path`, letters
+/// compared without case: a conflict is any overlap, whichever way a request spells it.
+fn public_covers(entry: &str, path: &str) -> bool {
+    if entry.ends_with('/') {
+        path.len() >= entry.len()
+            && path.as_bytes()[..entry.len()].eq_ignore_ascii_case(entry.as_bytes())
+    } else {
+        path.eq_ignore_ascii_case(entry)
+    }
+}
+
+/// Whether `rule` (other than one on `/`) covers `path`.
+fn rule_covers(rule: &PathRule, path: &str) -> bool {
+    let prefix = rule.path.trim_end_matches('/');
+    !prefix.is_empty() && under(path, prefix)
 }

@@ -47,7 +47,7 @@ use crate::config::StockSettings;
 use crate::edge::wire::{header_value, request_parts, CookieAction, ErrorResponse};
 use crate::edge::worker::{emit_refusal, stock, Stock};
 use crate::error::{AuthError, ConfigError};
-use crate::upstream::forward_url;
+use crate::upstream::origin_url;
 use crate::users::SessionUser;
 
 /// The stock chain of this isolate, built from the worker's `env` (`[vars]`, the
@@ -215,10 +215,8 @@ impl EdgeAuth {
     }
 
     async fn run(&self, parts: Parts, cookie: Option<String>) -> Result<Admitted, Answer> {
-        // The URI the chain saw also says where a forward goes (a clone of a parsed `Uri`
-        // only counts references).
-        let uri = parts.uri.clone();
-        match self.stock.chain.handle_parts(parts).await {
+        let mut req = self.stock.chain.request(parts);
+        match self.stock.chain.run(&mut req).await {
             Outcome::Forward {
                 user,
                 set_cookie,
@@ -228,7 +226,11 @@ impl EdgeAuth {
                 set_cookie,
                 gateway_headers,
                 cookie,
-                uri,
+                // The path every decision was made on goes on, with the query as read.
+                path_and_query: match req.uri().query() {
+                    Some(query) => format!("{}?{query}", req.path()),
+                    None => req.path().to_owned(),
+                },
                 stock: Rc::clone(&self.stock),
             }),
             // The chain's event sink has logged the refusal.
@@ -437,8 +439,8 @@ pub struct Admitted {
     gateway_headers: bool,
     /// The request's `Cookie` header as it came, to forward without our session cookie.
     cookie: Option<String>,
-    /// The request's URI as the chain read it: its path and query go on to the origin.
-    uri: http::Uri,
+    /// The canonical path the chain decided on and the query: what goes on to the origin.
+    path_and_query: String,
     stock: Rc<Stock>,
 }
 
@@ -566,7 +568,7 @@ impl Admitted {
     /// # }
     /// ```
     pub async fn forward(self, req: Request, origin: &str) -> worker::Result<Response> {
-        let target = forward_url(origin, &self.uri);
+        let target = origin_url(origin, &self.path_and_query);
         // A copy: the incoming request's headers cannot change.
         let headers = req.headers().clone();
         let plan = &self.stock.plan;

@@ -28,8 +28,9 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use crate::chain::{LocalResponse, Outcome, CF_RAY};
 use crate::config::{FilterName, StockSettings};
 use crate::error::AuthError;
+use crate::path::{canonicalize, EncodedSlashes};
 use crate::session::DEFAULT_COOKIE_NAME;
-use crate::upstream::{origin_url, path_and_query, strip_cookie, UpstreamHeaders};
+use crate::upstream::{forward_target, path_and_query, strip_cookie, UpstreamHeaders};
 
 /// What the entry does once per isolate: the request headers to send in (`None`: all of
 /// them), the names to delete from the forwarded request, and the gateway's own headers,
@@ -440,18 +441,23 @@ impl Reply {
                 set_cookie,
                 gateway_headers,
             } => {
-                let target = match origin {
-                    // Read as `request_parts` read it for the chain.
-                    Some(origin) => {
-                        match path_and_query(url).or_else(|| path_and_query(&encode_stray(url))) {
-                            Some(path) => origin_url(origin, &path),
-                            None => {
-                                let error = AuthError::BadRequest("the request URL cannot be read");
-                                return Reply::error(&error, set_cookie);
-                            }
-                        }
-                    }
-                    None => url.to_owned(),
+                // The path read as `request_parts` and the chain read it, in canonical form
+                // (the chain has refused what its own rule for encoded slashes refuses).
+                let path = path_and_query(url)
+                    .or_else(|| path_and_query(&encode_stray(url)))
+                    .ok_or(AuthError::BadRequest("the request URL cannot be read"))
+                    .and_then(|pq| {
+                        let path = match pq.split_once('?').map_or(pq.as_str(), |(p, _)| p) {
+                            "" => "/",
+                            path => path,
+                        };
+                        canonicalize(path, EncodedSlashes::Keep)
+                            .map(|p| p.as_str().to_owned())
+                            .map_err(AuthError::from)
+                    });
+                let target = match path {
+                    Ok(path) => forward_target(origin, url, &path),
+                    Err(error) => return Reply::error(&error, set_cookie),
                 };
                 let outcome = Outcome::Forward {
                     user,
@@ -1184,7 +1190,7 @@ mod tests {
     }
 
     #[test]
-    fn a_url_with_no_path_uri_reads_is_answered_400_not_forwarded_elsewhere() {
+    fn a_url_with_no_path_uri_reads_is_answered_400_not_forwarded() {
         let outcome = || Outcome::Forward {
             user: None,
             set_cookie: Some("s=1".into()),
@@ -1203,9 +1209,12 @@ mod tests {
             };
             assert_eq!((*status, set_cookie.as_deref()), (400, Some("s=1")));
             assert!(reply.encode().is_ok());
-            // Without ORIGIN_URL the request goes on as routed.
+            // Without ORIGIN_URL too: a path with no canonical form is not forwarded.
             let reply = Reply::new(outcome(), url, None, &upstream, None);
-            assert!(matches!(reply, Reply::Forward { target, .. } if target == url));
+            assert!(
+                matches!(reply, Reply::Respond { status: 400, .. }),
+                "{reply:?}"
+            );
         }
         // Read with its stray characters percent-encoded, as `request_parts` read it.
         let url = "https://app.example/a`b";

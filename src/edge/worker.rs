@@ -42,7 +42,7 @@ use crate::gateway::{
     MAX_IDENTITY_DOC_LEN,
 };
 #[cfg(feature = "stock-worker")]
-use crate::upstream::forward_url;
+use crate::upstream::forward_target;
 use crate::users::UserStore;
 use crate::{SystemClock, Timer};
 
@@ -488,10 +488,8 @@ pub fn handle(method: String, url: String, lines: String) -> JsValue {
         let mut req = stock.chain.request(parts);
         let outcome = stock.chain.run(&mut req).await;
         let settings = &stock.settings;
-        let target = match settings.origin_url.as_deref() {
-            Some(origin) => forward_url(origin, req.uri()),
-            None => url,
-        };
+        // The path every decision was made on, with the query as sent.
+        let target = forward_target(settings.origin_url.as_deref(), &url, req.path());
         framed(&Reply::with_target(
             outcome,
             target,
