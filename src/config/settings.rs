@@ -792,7 +792,7 @@ impl<S: UserStore + 'static> StockChainBuilder<'_, S> {
         // After the filters' own checks: an unset ACCESS_TEAM_DOMAIN is named as such, not as
         // the get-identity URL it leaves without a host.
         settings.check_fetch_identity()?;
-        check_path_claims(&settings, &public)?;
+        check_path_claims(settings, &public)?;
         // After the settings' own problems, which the deployer can fix; this one is the host's.
         if !has_key_source && settings.filters.contains(&FilterName::GatewayJwt) {
             return Err(ConfigError::filter(
