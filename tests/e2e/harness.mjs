@@ -220,6 +220,36 @@ export function rawRequest(w, path, headers, method = "GET") {
   });
 }
 
+/**
+ * A request whose target is sent byte for byte as `target` (no URL parsing on this side, so
+ * `//`, `%2e` and `..;` reach workerd as a client could send them). `headers` is an object.
+ * Returns { status, headers, setCookie, text, echo }.
+ */
+export function sendRaw(w, target, { headers = {}, method = "GET" } = {}) {
+  const u = new URL(w.url);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: u.hostname, port: u.port, path: target, method, headers: { Host: u.host, ...headers } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c) => (text += c));
+        res.on("end", () => {
+          let echo;
+          try {
+            echo = JSON.parse(text);
+          } catch {
+            echo = undefined;
+          }
+          resolve({ status: res.statusCode, headers: res.headers, setCookie: res.headers["set-cookie"] ?? [], text, echo });
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 /** All keys in the local USERS namespace. */
 export async function kvKeys(kv) {
   const keys = [];
