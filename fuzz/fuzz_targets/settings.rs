@@ -129,7 +129,11 @@ fuzz_target!(|input: Input| {
     for (i, rule) in settings.rules.iter().enumerate() {
         assert!(rule.path.starts_with('/'), "{rule:?}");
         assert!(rule.groups.iter().any(|g| !g.trim().is_empty()), "{rule:?}");
-        assert!(settings.rules[..i].iter().all(|r| r.path != rule.path));
+        // No two rules for the same path (without case or trailing `/`), host and method.
+        let key = |r: &PathRule| r.path.trim_end_matches('/').to_ascii_lowercase();
+        assert!(settings.rules[..i].iter().all(|r| key(r) != key(rule)
+            || r.host != rule.host
+            || !r.methods.is_empty() && !rule.methods.is_empty() && r.methods.iter().all(|m| !rule.methods.contains(m))));
     }
     for path in &settings.public_paths {
         assert!(
