@@ -38,3 +38,22 @@ if [ -z "${CHROMIUM_PATH:-}" ] && [ ! -x /usr/bin/chromium ]; then
   $sudo apt-get install -y chromium \
     || { $sudo apt-get update && $sudo apt-get install -y chromium; }
 fi
+
+# The real origins of tests/origins: Debian's nginx-light, and Django + uvicorn in a venv
+# (.venv-origins, from tests/origins/requirements.txt); Express comes with the npm packages.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  log "installing Debian's nginx-light (real-origin tests)"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo apt-get install -y nginx-light \
+    || { $sudo apt-get update && $sudo apt-get install -y nginx-light; }
+  # The package starts the default site on port 80; the tests run their own, on loopback.
+  $sudo service nginx stop >/dev/null 2>&1 || true
+fi
+venv=.venv-origins
+if [ ! -x "$venv/bin/uvicorn" ] || [ tests/origins/requirements.txt -nt "$venv/.installed" ]; then
+  log "installing Django and uvicorn into $venv (real-origin tests)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/origins/requirements.txt
+  touch "$venv/.installed"
+fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test, layer by layer: lint, native (core + doc examples), wasm32 in Node
 # (wasm-bindgen-test), then end-to-end against the built workers (the stock one and the
-# workers-rs example, examples/hello) in real workerd, then the stock worker driven by a real
+# workers-rs example, examples/hello) in real workerd, and in front of real origins (Django,
+# Express, nginx), then the stock worker driven by a real
 # browser (Debian's chromium through playwright-core); a smoke-sized hostile soak and a short
 # run of every fuzz target.
 set -euo pipefail
@@ -28,6 +29,8 @@ step "layer 3: end-to-end in workerd (Miniflare)"
 bash scripts/build.sh
 bash scripts/build-example.sh
 bash scripts/node.sh --test --test-concurrency=1 tests/e2e/*.test.mjs
+step "layer 3c: real origins (Django, Express, nginx on loopback) behind the worker in workerd"
+bash scripts/node.sh --test --test-concurrency=1 tests/origins/*.test.mjs
 step "layer 3b: a hostile soak in workerd, smoke size (tests/soak/soak.mjs; the 100k run: SECURITY.md)"
 bash scripts/node.sh tests/soak/soak.mjs --requests 3000 --concurrency 32
 step "layer 4: a real browser (chromium) against the worker in workerd"
