@@ -29,10 +29,10 @@ step "layer 3: end-to-end in workerd (Miniflare)"
 bash scripts/build.sh
 bash scripts/build-example.sh
 bash scripts/node.sh --test --test-concurrency=1 tests/e2e/*.test.mjs
-step "layer 3c: real origins (Django, Express, nginx on loopback) behind the worker in workerd"
-bash scripts/node.sh --test --test-concurrency=1 tests/origins/*.test.mjs
 step "layer 3b: a hostile soak in workerd, smoke size (tests/soak/soak.mjs; the 100k run: SECURITY.md)"
 bash scripts/node.sh tests/soak/soak.mjs --requests 3000 --concurrency 32
+step "layer 3c: real origins (Django, Express, nginx on loopback) behind the worker in workerd"
+bash scripts/node.sh --test --test-concurrency=1 tests/origins/*.test.mjs
 step "layer 4: a real browser (chromium) against the worker in workerd"
 bash scripts/node.sh --test --test-concurrency=1 tests/browser/*.test.mjs
 step "fuzz smoke: every cargo fuzz target briefly from its kept seeds (nightly; the long runs: scripts/fuzz.sh)"
