@@ -913,3 +913,58 @@ fn encoded_slashes_kept_are_forwarded_and_decided_both_ways() {
         );
     });
 }
+
+/// A host name with its trailing dot (the fully qualified spelling) is the same host to DNS
+/// and to the origins that route by it (nginx and Django drop the dot): a host rule holds
+/// there too, and a rule written with the dot is the rule without it.
+#[test]
+fn a_host_rule_holds_for_the_host_spelled_with_a_trailing_dot() {
+    futures::executor::block_on(async {
+        let chain = chain_of(&[("RULES", "admin.example.com/=admins")]).unwrap();
+        for url in [
+            "https://admin.example.com./x",
+            "https://ADMIN.example.com./x",
+            "https://admin.example.com.:8443/x",
+        ] {
+            assert_eq!(
+                request(&chain, "GET", url, Some("ann@example.com"), &[])
+                    .await
+                    .0,
+                403,
+                "{url}"
+            );
+            assert_eq!(
+                request(&chain, "GET", url, Some("root@example.com"), &[])
+                    .await
+                    .0,
+                200,
+                "{url}"
+            );
+        }
+        let dotted = chain_of(&[("RULES", "admin.example.com./=admins")]).unwrap();
+        assert_eq!(
+            request(
+                &dotted,
+                "GET",
+                "https://admin.example.com/x",
+                Some("ann@example.com"),
+                &[]
+            )
+            .await
+            .0,
+            403
+        );
+    });
+    assert_eq!(
+        settings("admin.example.com./=admins").unwrap().rules,
+        settings("admin.example.com/=admins").unwrap().rules
+    );
+    assert_eq!(
+        settings("admin.example.com./=admins; admin.example.com/=staff")
+            .unwrap_err()
+            .to_string(),
+        "`PathRulesFilter` setting RULES is `admin.example.com/`, but it must be a path named \
+         by one rule only for each host and method (paths compared without case or a \
+         trailing `/`)"
+    );
+}
