@@ -782,7 +782,7 @@ fn conflicting_path_settings_are_refused_at_start() {
         ),
     ];
     for (vars, message) in cases {
-        let err = chain_of(&vars).err().expect("refused");
+        let err = chain_of(&vars).expect_err("refused");
         assert_eq!(err.to_string(), message, "{vars:?}");
     }
 }
@@ -857,7 +857,7 @@ fn a_non_canonical_path_setting_is_refused_naming_its_canonical_form() {
             not_canonical("WhoAmIFilter", "WHOAMI_PATH", "/.auth//me", "/.auth/me"),
         ),
     ] {
-        let err = chain_of(&vars).err().expect("refused");
+        let err = chain_of(&vars).expect_err("refused");
         assert_eq!(err.to_string(), message, "{vars:?}");
     }
 }
