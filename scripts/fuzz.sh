@@ -21,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TARGETS=(session_cookie assertion jwks identity_header kv_record settings wire identity_groups)
+TARGETS=(session_cookie assertion jwks identity_header kv_record settings wire identity_groups path)
 
 if [[ "${1:-}" == "--list" ]]; then
   printf '%s\n' "${TARGETS[@]}"

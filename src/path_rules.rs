@@ -127,9 +127,11 @@ impl PathRule {
         self
     }
 
-    /// The same rule, for this host only (lower-cased).
+    /// The same rule, for this host only (lower-cased, without the trailing `.` of a fully
+    /// qualified name: `admin.example.com.` is `admin.example.com`).
     pub fn host(mut self, host: impl AsRef<str>) -> Self {
-        self.host = Some(host.as_ref().trim().to_ascii_lowercase());
+        let host = host.as_ref().trim();
+        self.host = Some(host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase());
         self
     }
 
@@ -301,14 +303,19 @@ struct Compiled {
 }
 
 impl Compiled {
+    /// The request's `host` is compared without case and without the trailing `.` of a
+    /// fully qualified name, which DNS and the origins that route by host (nginx, Django)
+    /// drop: `admin.example.com.` is `admin.example.com`.
     fn matches(&self, method: &Method, host: Option<&str>, path: &str) -> bool {
         under(path, &self.prefix)
             && (self.methods.is_empty() || self.methods.contains(method))
-            && self
-                .rule
-                .host
-                .as_deref()
-                .is_none_or(|h| host.is_some_and(|host| host.eq_ignore_ascii_case(h)))
+            && self.rule.host.as_deref().is_none_or(|h| {
+                host.is_some_and(|host| {
+                    host.strip_suffix('.')
+                        .unwrap_or(host)
+                        .eq_ignore_ascii_case(h)
+                })
+            })
     }
 }
 

@@ -16,6 +16,7 @@ use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use remote_user_filter::edge::wire::{request_parts, Plan, Reply};
 use remote_user_filter::gateway::IdentitySource;
+use remote_user_filter::path::canonicalize;
 use remote_user_filter::{
     async_trait, AnonymousPolicy, JwksSource, ManualClock, MemoryStore, Outcome, PathRule,
     StockSettings,
@@ -182,10 +183,16 @@ fuzz_target!(|input: Input| {
     let outcome = futures::executor::block_on(chain.handle_parts(parts));
     assert_status(&outcome);
     if let Outcome::Forward { user: None, .. } = &outcome {
-        let public = settings
-            .public_paths
-            .iter()
-            .any(|p| *p == path || (p.ends_with('/') && path.starts_with(p.as_str())));
+        // Decided on every reading of the canonical path, as the chain decides it
+        // (`/x/../static/a` is `/static/a`).
+        let listed = |r: &str| {
+            settings
+                .public_paths
+                .iter()
+                .any(|p| p == r || (p.ends_with('/') && r.starts_with(p.as_str())))
+        };
+        let public = canonicalize(&path, settings.encoded_slashes)
+            .is_ok_and(|canonical| canonical.readings().all(listed));
         assert!(
             public || settings.anonymous == AnonymousPolicy::Pass,
             "{path:?} forwarded anonymously: {settings:?}"
