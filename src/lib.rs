@@ -54,6 +54,7 @@ pub mod endpoints;
 mod error;
 mod events;
 pub mod gateway;
+pub mod negotiate;
 pub mod path;
 mod path_rules;
 mod remote_user;

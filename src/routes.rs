@@ -1,7 +1,8 @@
 //! Requests that need no identity: [`PublicRoutesFilter`] forwards public paths
 //! (`PUBLIC_PATHS`) and, with `CORS_PREFLIGHT=pass`, CORS preflights, without
 //! authentication: the rest of the chain is skipped (no cookie read, no KV call), and the
-//! request goes on with no user, no `Set-Cookie` and no identity header.
+//! request goes on with no user, no `Set-Cookie` and no identity header; a preflight also
+//! without credentials, method override or body (`Outcome::Forward`'s `preflight`).
 //!
 //! ```
 //! use std::rc::Rc;
@@ -20,7 +21,7 @@
 //!     .unwrap();
 //! let (parts, ()) = http::Request::get("https://app.example/static/app.css").body(()).unwrap().into_parts();
 //! let outcome = chain.handle_parts(parts).await;
-//! assert!(matches!(outcome, Outcome::Forward { user: None, set_cookie: None, gateway_headers: false }));
+//! assert!(matches!(outcome, Outcome::Forward { user: None, set_cookie: None, gateway_headers: false, preflight: false }));
 //! assert_eq!(backend.store().reads(), 0);
 //! # });
 //! ```
@@ -46,7 +47,9 @@ pub enum CorsPreflight {
     /// Treated like any other request (default).
     #[default]
     Deny,
-    /// Forwarded without identity.
+    /// Forwarded without identity, and bare: without `Cookie`, `Authorization`,
+    /// `Proxy-Authorization`, a method-override header or a body, which browsers never send
+    /// on a preflight (an origin must not run a request on them).
     Pass,
 }
 
@@ -212,7 +215,11 @@ impl Filter for PublicRoutesFilter {
     }
 
     async fn call(&self, req: &mut AuthRequest) -> Result<(), AuthError> {
-        if self.is_public(req) {
+        // A preflight goes on bare (no credentials, body or method override), on a public
+        // path too.
+        if self.is_preflight(req) {
+            req.decide_preflight();
+        } else if self.is_public(req) {
             req.decide_public();
         }
         Ok(())

@@ -44,7 +44,19 @@ fn is_public(outcome: &Outcome) -> bool {
         Outcome::Forward {
             user: None,
             set_cookie: None,
-            gateway_headers: false
+            gateway_headers: false,
+            ..
+        }
+    )
+}
+
+/// Whether `outcome` forwards a preflight bare (no credentials, body or method override).
+fn is_bare(outcome: &Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::Forward {
+            preflight: true,
+            ..
         }
     )
 }
@@ -174,6 +186,47 @@ fn a_preflight_passes_only_with_both_headers_and_cors_preflight_pass() {
             assert_eq!(status(&outcome), 401, "{vars:?}");
         }
         assert_eq!((store.reads(), store.writes()), (0, 0));
+    });
+}
+
+#[test]
+fn a_preflight_goes_on_bare_and_nothing_else_does() {
+    futures::executor::block_on(async {
+        let origin = ("origin", "https://other.example");
+        let acrm = ("access-control-request-method", "POST");
+        let creds = [
+            ("cookie", "sessionid=abc"),
+            ("authorization", "Basic YTpi"),
+            ("x-http-method-override", "DELETE"),
+        ];
+        let store = Rc::new(MemoryStore::new());
+        let pass = chain(&[("CORS_PREFLIGHT", "pass"), PATHS], store.clone()).unwrap();
+        let preflight = [origin, acrm, creds[0], creds[1], creds[2]];
+        for path in ["/api/x", "/static/app.css"] {
+            let outcome = send(&pass, "OPTIONS", path, &preflight).await;
+            assert!(
+                is_public(&outcome) && is_bare(&outcome),
+                "{path}: {outcome:?}"
+            );
+        }
+        // A public path, or a signed-in user's request: forwarded as it came.
+        let outcome = send(&pass, "GET", "/static/app.css", &[origin, acrm]).await;
+        assert!(is_public(&outcome) && !is_bare(&outcome), "{outcome:?}");
+        let outcome = send(&pass, "OPTIONS", "/static/app.css", &[origin]).await;
+        assert!(is_public(&outcome) && !is_bare(&outcome), "{outcome:?}");
+        let signed_in = [origin, (HEADER, "ann@example.com")];
+        let outcome = send(&pass, "OPTIONS", "/api/x", &signed_in).await;
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Forward {
+                    user: Some(_),
+                    preflight: false,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
     });
 }
 

@@ -7,6 +7,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use remote_user_filter::edge::wire::{CookieAction, Reply};
+use remote_user_filter::negotiate::ErrorFormat;
 use remote_user_filter::{AuthError, Outcome, SessionUser, UpstreamHeaders};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -74,6 +75,7 @@ fn assert_decodes_to(reply: &Reply) -> JsValue {
             cookie,
             headers,
             gateway_headers,
+            preflight,
         } => {
             assert_eq!(field(&decoded, "kind"), "F");
             assert_eq!(&field(&decoded, "first"), target);
@@ -94,10 +96,14 @@ fn assert_decodes_to(reply: &Reply) -> JsValue {
                 want,
                 "Headers keeps them byte for byte"
             );
-            assert_eq!(
-                field(&decoded, "body"),
-                if *gateway_headers { "G" } else { "" }
-            );
+            let mut flags = String::new();
+            if *gateway_headers {
+                flags.push('G');
+            }
+            if *preflight {
+                flags.push('P');
+            }
+            assert_eq!(field(&decoded, "body"), flags);
         }
         Reply::Respond {
             status,
@@ -143,6 +149,7 @@ fn a_forward_with_hostile_identities_decodes_to_the_identity_headers() {
             user: Some(user.clone()),
             set_cookie: Some(set_cookie.into()),
             gateway_headers: i % 2 == 0,
+            preflight: false,
         };
         // The request URL's tab cannot reach the target: forwarded to ORIGIN_URL, only its
         // path and query go on, and a runtime URL never holds one.
@@ -154,6 +161,7 @@ fn a_forward_with_hostile_identities_decodes_to_the_identity_headers() {
             cookie,
             &UpstreamHeaders::default(),
             Some("http://127.0.0.1:8080"),
+            &http::HeaderMap::new(),
         );
         let decoded = assert_decodes_to(&reply);
 
@@ -186,19 +194,23 @@ fn a_forward_with_hostile_identities_decodes_to_the_identity_headers() {
 #[wasm_bindgen_test]
 fn anonymous_and_cookie_actions_decode_as_encoded() {
     for cookie in [None, Some("__Host-remote-user-session=t"), Some("a=1")] {
-        let outcome = Outcome::Forward {
-            user: None,
-            set_cookie: None,
-            gateway_headers: false,
-        };
-        let reply = Reply::new(
-            outcome,
-            "https://a.example/",
-            cookie,
-            &UpstreamHeaders::default(),
-            None,
-        );
-        assert_decodes_to(&reply);
+        for preflight in [false, true] {
+            let outcome = Outcome::Forward {
+                user: None,
+                set_cookie: None,
+                gateway_headers: false,
+                preflight,
+            };
+            let reply = Reply::new(
+                outcome,
+                "https://a.example/",
+                cookie,
+                &UpstreamHeaders::default(),
+                None,
+                &http::HeaderMap::new(),
+            );
+            assert_decodes_to(&reply);
+        }
     }
 }
 
@@ -206,7 +218,9 @@ fn anonymous_and_cookie_actions_decode_as_encoded() {
 fn a_response_with_a_multi_line_body_decodes_as_encoded() {
     let logout = Some("__Host-remote-user-session=; Path=/; Max-Age=0; HttpOnly; Secure".into());
     for error in [AuthError::MissingIdentity, AuthError::Rejected] {
-        assert_decodes_to(&Reply::error(&error, logout.clone()));
+        for format in [ErrorFormat::Text, ErrorFormat::Json, ErrorFormat::Html] {
+            assert_decodes_to(&Reply::error(&error, logout.clone(), format));
+        }
     }
     assert_decodes_to(&Reply::Respond {
         status: 500,

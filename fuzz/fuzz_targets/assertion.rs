@@ -287,6 +287,7 @@ fuzz_target!(|input: Input| {
             user: Some(user),
             gateway_headers,
             set_cookie,
+            ..
         } => {
             let id = proven
                 .as_deref()

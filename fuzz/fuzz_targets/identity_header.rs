@@ -171,6 +171,7 @@ fuzz_target!(|input: Input| {
         cookie.as_deref(),
         &UpstreamHeaders::default(),
         Some("http://origin.internal"),
+        &http::HeaderMap::new(),
     );
     assert!(round_trip(&reply), "the reply cannot be framed: {reply:?}");
 });

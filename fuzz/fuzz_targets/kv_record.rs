@@ -81,6 +81,7 @@ fuzz_target!(|record: &str| {
         None,
         &UpstreamHeaders::default(),
         None,
+        &http::HeaderMap::new(),
     );
     assert!(round_trip(&reply), "the reply cannot be framed: {reply:?}");
 });

@@ -204,6 +204,7 @@ fuzz_target!(|input: Input| {
         None,
         &settings.upstream,
         settings.origin_url.as_deref(),
+        &http::HeaderMap::new(),
     );
     if !url.chars().any(|c| c.is_ascii_control()) {
         assert!(round_trip(&reply), "the reply cannot be framed: {reply:?}");

@@ -41,6 +41,7 @@ enum AnyReply {
         cookie: Action,
         headers: Vec<(String, String)>,
         gateway_headers: bool,
+        preflight: bool,
     },
     Respond {
         status: u16,
@@ -59,6 +60,7 @@ impl From<AnyReply> for Reply {
                 cookie,
                 headers,
                 gateway_headers,
+                preflight,
             } => Reply::Forward {
                 target,
                 set_cookie,
@@ -69,6 +71,7 @@ impl From<AnyReply> for Reply {
                 },
                 headers,
                 gateway_headers,
+                preflight,
             },
             AnyReply::Respond {
                 status,
@@ -150,7 +153,15 @@ fn request(data: &[u8]) {
             assert_eq!(said, Identity::Valid(user.username.clone()));
             assert_upstream(user);
         }
-        let reply = Reply::new(outcome, url, cookie.as_deref(), &settings.upstream, origin);
+        // The request's own headers: a refusal is negotiated on whatever Accept it sent.
+        let reply = Reply::new(
+            outcome,
+            url,
+            cookie.as_deref(),
+            &settings.upstream,
+            origin,
+            &parts.headers,
+        );
         let framed = round_trip(&reply);
         if runtime_could_send {
             assert!(framed, "the reply cannot be framed: {reply:?}");

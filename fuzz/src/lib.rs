@@ -78,6 +78,7 @@ pub fn expected(reply: &Reply) -> Decoded {
             cookie,
             headers,
             gateway_headers,
+            preflight,
         } => Decoded {
             kind: "F".into(),
             first: target.clone(),
@@ -88,10 +89,11 @@ pub fn expected(reply: &Reply) -> Decoded {
                 CookieAction::Set(v) => format!("={v}"),
             },
             headers: headers.clone(),
-            body: if *gateway_headers {
-                "G".into()
-            } else {
-                String::new()
+            body: match (gateway_headers, preflight) {
+                (true, true) => "GP".into(),
+                (true, false) => "G".into(),
+                (false, true) => "P".into(),
+                (false, false) => String::new(),
             },
         },
         Reply::Respond {

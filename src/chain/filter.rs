@@ -182,7 +182,7 @@ impl std::str::FromStr for AnonymousPolicy {
 ///
 /// ```
 /// use remote_user_filter::Outcome;
-/// let o = Outcome::Forward { user: None, set_cookie: None, gateway_headers: false };
+/// let o = Outcome::Forward { user: None, set_cookie: None, gateway_headers: false, preflight: false };
 /// assert!(o.set_cookie().is_none());
 /// ```
 #[derive(Debug)]
@@ -197,6 +197,12 @@ pub enum Outcome {
         /// verified) named `user` on this request, so they may reach the origin as sent.
         /// Otherwise the host strips them.
         gateway_headers: bool,
+        /// A CORS preflight let through without authentication (`CORS_PREFLIGHT=pass`):
+        /// the host forwards it with no credentials (`Cookie`, `Authorization`,
+        /// `Proxy-Authorization`), no method override and no body
+        /// ([`PREFLIGHT_DROPPED`](crate::edge::wire::PREFLIGHT_DROPPED)). Browsers send none
+        /// of them on a preflight; a client that does is not a browser asking for CORS.
+        preflight: bool,
     },
     /// Answer here with `error`'s status. `set_cookie` is a logout's removal cookie; a
     /// failing request (400/500/503) changes no session and carries none.
@@ -555,6 +561,7 @@ impl FilterChain {
                     user: None,
                     set_cookie: None,
                     gateway_headers: false,
+                    preflight: req.is_preflight(),
                 };
             }
         }
@@ -564,11 +571,13 @@ impl FilterChain {
                 gateway_headers: req.identity_confirmed(),
                 user: Some(user),
                 set_cookie,
+                preflight: false,
             },
             (None, AnonymousPolicy::Pass) => Outcome::Forward {
                 user: None,
                 set_cookie,
                 gateway_headers: false,
+                preflight: false,
             },
             (None, AnonymousPolicy::Deny) => Outcome::Respond {
                 error: req.no_user_error(),

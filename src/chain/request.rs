@@ -74,6 +74,7 @@ pub struct AuthRequest {
     verified_assertion: Option<Rc<str>>,
     identity_confirmed: bool,
     public: bool,
+    preflight: bool,
     response: Option<LocalResponse>,
     set_cookie: Option<String>,
     state: Vec<(TypeId, Box<dyn Any>)>,
@@ -130,6 +131,7 @@ impl AuthRequest {
             verified_assertion: None,
             identity_confirmed: false,
             public: false,
+            preflight: false,
             response: None,
             set_cookie: None,
             state: Vec::new(),
@@ -407,6 +409,26 @@ impl AuthRequest {
     /// Whether a filter decided the request as public ([`decide_public`](Self::decide_public)).
     pub fn is_public(&self) -> bool {
         self.public
+    }
+
+    /// Decide the request as a CORS preflight let through without authentication: public
+    /// ([`decide_public`](Self::decide_public)), and forwarded with no credentials, no method
+    /// override and no body ([`Outcome::Forward`](crate::Outcome::Forward)'s `preflight`).
+    ///
+    /// ```
+    /// let mut req = remote_user_filter::AuthRequest::new(http::HeaderMap::new(), 0);
+    /// req.decide_preflight();
+    /// assert!(req.is_public() && req.is_preflight());
+    /// ```
+    pub fn decide_preflight(&mut self) {
+        self.public = true;
+        self.preflight = true;
+    }
+
+    /// Whether a filter decided the request as a preflight
+    /// ([`decide_preflight`](Self::decide_preflight)).
+    pub fn is_preflight(&self) -> bool {
+        self.preflight
     }
 
     /// Answer the request here with `response` (a sign-out redirect, a who-am-I page): the

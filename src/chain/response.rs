@@ -31,17 +31,19 @@ impl LocalResponse {
     }
 
     /// A 405 for a method the endpoint does not answer: `allow` lists the ones it does,
-    /// `body` says so; plain text, not cached.
+    /// `body` says so; plain text, not sniffed, not cached.
     ///
     /// ```
     /// let r = remote_user_filter::LocalResponse::method_not_allowed("GET, POST", "sign out with GET or POST\n");
     /// assert_eq!((r.status(), r.header_value("allow")), (405, Some("GET, POST")));
+    /// assert_eq!(r.header_value("x-content-type-options"), Some("nosniff"));
     /// ```
     pub fn method_not_allowed(allow: &'static str, body: &'static str) -> Self {
         Self::new(405, body)
             .header("Allow", allow)
             .header("Content-Type", "text/plain; charset=utf-8")
             .header("Cache-Control", "no-store")
+            .header("X-Content-Type-Options", "nosniff")
     }
 
     /// Add a header.

@@ -42,11 +42,14 @@ use http::{HeaderMap, HeaderName};
 use wasm_bindgen::JsValue;
 use worker::{console_error, Env, Fetch, Headers, Request, RequestInit, RequestRedirect, Response};
 
-use crate::chain::{FilterChain, Outcome, CF_RAY};
+use crate::chain::{FilterChain, LocalResponse, Outcome, CF_RAY};
 use crate::config::StockSettings;
-use crate::edge::wire::{header_value, request_parts, CookieAction, ErrorResponse};
+use crate::edge::wire::{
+    header_value, preflight_drops, request_parts, unreachable_response, CookieAction,
+};
 use crate::edge::worker::{emit_refusal, stock, Stock};
 use crate::error::{AuthError, ConfigError};
+use crate::negotiate::{ErrorFormat, NEGOTIATION_HEADERS};
 use crate::upstream::origin_url;
 use crate::users::SessionUser;
 
@@ -62,7 +65,7 @@ use crate::users::SessionUser;
 /// let auth = match EdgeAuth::from_env(&env) {
 ///     Ok(auth) => auth,
 ///     // The stock worker's 500: the filter type, the setting and the rule; no value.
-///     Err(e) => return Answer::config(&e).into_response(),
+///     Err(e) => return Answer::config_for(&e, &req).into_response(),
 /// };
 /// let admitted = match auth.decide(&req).await {
 ///     Ok(admitted) => admitted,
@@ -102,7 +105,7 @@ impl EdgeAuth {
     }
 
     /// [`from_env`](Self::from_env), then [`decide`](Self::decide): one call for a handler,
-    /// a configuration error answered as the stock worker answers it ([`Answer::config`]).
+    /// a configuration error answered as the stock worker answers it ([`Answer::config_for`]).
     ///
     /// ```no_run
     /// # async fn demo(req: worker::Request, env: worker::Env) -> worker::Result<worker::Response> {
@@ -116,14 +119,15 @@ impl EdgeAuth {
     pub async fn authenticate(req: &Request, env: &Env) -> Result<Admitted, Answer> {
         match Self::from_env(env) {
             Ok(auth) => auth.decide(req).await,
-            Err(e) => Err(Answer::config(&e)),
+            Err(e) => Err(Answer::config_for(&e, req)),
         }
     }
 
     /// Run the chain on `req`: its method and URL, and only the headers the filters read
     /// (as the stock entry sends them in); the session cookie, the identity header, the
     /// gateway's proof are checked as in the stock worker. `Err` is the answer to send instead of
-    /// running your handler; it has been logged (a refusal event, see [`AuthEvent`](crate::AuthEvent)).
+    /// running your handler, a refusal in the form the client reads ([`ErrorFormat`]); it has
+    /// been logged (a refusal event, see [`AuthEvent`](crate::AuthEvent)).
     ///
     /// ```no_run
     /// # async fn demo(auth: remote_user_filter::EdgeAuth, req: worker::Request) -> worker::Result<worker::Response> {
@@ -168,7 +172,7 @@ impl EdgeAuth {
             Ok(parts) => self.run(parts, cookie).await,
             Err(e) => {
                 emit_refusal(&e, js.get(CF_RAY).ok().flatten().as_deref());
-                Err(Answer::error(&e, None))
+                Err(Answer::error(&e, None, js_format(js)))
             }
         }
     }
@@ -221,10 +225,12 @@ impl EdgeAuth {
                 user,
                 set_cookie,
                 gateway_headers,
+                preflight,
             } => Ok(Admitted {
                 user,
                 set_cookie,
                 gateway_headers,
+                preflight,
                 cookie,
                 // The path every decision was made on goes on, with the query as read.
                 path_and_query: match req.uri().query() {
@@ -233,20 +239,17 @@ impl EdgeAuth {
                 },
                 stock: Rc::clone(&self.stock),
             }),
-            // The chain's event sink has logged the refusal.
-            Outcome::Respond { error, set_cookie } => Err(Answer::error(&error, set_cookie)),
+            // The chain's event sink has logged the refusal; only a refusal reads the headers
+            // it is negotiated on.
+            Outcome::Respond { error, set_cookie } => Err(Answer::error(
+                &error,
+                set_cookie,
+                ErrorFormat::negotiate(req.headers()),
+            )),
             Outcome::Answer {
                 response,
                 set_cookie,
-            } => {
-                let (status, headers, body) = response.into_parts();
-                Err(Answer {
-                    status,
-                    headers,
-                    body,
-                    set_cookie,
-                })
-            }
+            } => Err(Answer::local(response, set_cookie)),
         }
     }
 
@@ -275,11 +278,12 @@ impl EdgeAuth {
 }
 
 /// The chain's answer to a request it did not let through: send it instead of running your
-/// handler. Status, headers and body are the stock worker's: `no-store` plain text saying
-/// what is wrong (never a secret, never a value the operator configured), a
-/// `WWW-Authenticate` challenge on a 401, and on a refusal that ended a session the
-/// cookie's removal. The endpoints the worker answers itself (sign-out's 302 with the
-/// cookie's removal, who-am-I's JSON or page) come back as an `Answer` too.
+/// handler. Status, headers and body are the stock worker's: what is wrong (never a secret,
+/// never a value the operator configured) in the form the client reads ([`ErrorFormat`]:
+/// JSON, a small page, or plain text), `no-store` and `nosniff`, a `WWW-Authenticate`
+/// challenge on a 401, and on a refusal that ended a session the cookie's removal. The
+/// endpoints the worker answers itself (sign-out's 302 with the cookie's removal,
+/// who-am-I's JSON or page) come back as an `Answer` too.
 ///
 /// ```no_run
 /// # async fn demo(auth: remote_user_filter::EdgeAuth, req: worker::Request) -> worker::Result<worker::Response> {
@@ -300,7 +304,8 @@ pub struct Answer {
 
 impl Answer {
     /// The stock worker's answer to a bad configuration: 500, the filter type, the setting
-    /// and the rule in the body ([`ConfigError::redacted`]). The full text is logged once
+    /// and the rule in the body ([`ConfigError::redacted`]), as plain text (for the form the
+    /// request asks for, [`config_for`](Self::config_for)). The full text is logged once
     /// per isolate, as a `config_error` event, when the chain is built; each call logs a
     /// short refusal event (`reason` `config_error`), as the stock worker does per request.
     ///
@@ -311,18 +316,39 @@ impl Answer {
     /// assert!(answer.body().starts_with("configuration error: AUTH_FILTERS is empty"));
     /// ```
     pub fn config(error: &ConfigError) -> Self {
-        let error = AuthError::Config(error.clone());
-        emit_refusal(&error, None);
-        Self::error(&error, None)
+        Self::config_as(error, ErrorFormat::Text)
     }
 
-    /// The answer to `error` (logged by the caller).
-    fn error(error: &AuthError, set_cookie: Option<String>) -> Self {
-        let ErrorResponse {
-            status,
-            headers,
-            body,
-        } = ErrorResponse::new(error);
+    /// [`config`](Self::config) in the form `req` asks for ([`ErrorFormat::negotiate`] on its
+    /// `Accept`, `Sec-Fetch-Dest` and `X-Requested-With`), as the stock worker answers it.
+    ///
+    /// ```no_run
+    /// # fn demo(req: worker::Request, env: worker::Env) -> worker::Result<worker::Response> {
+    /// use remote_user_filter::{edge::api::Answer, EdgeAuth};
+    /// if let Err(e) = EdgeAuth::from_env(&env) {
+    ///     return Answer::config_for(&e, &req).into_response();
+    /// }
+    /// # worker::Response::ok("")
+    /// # }
+    /// ```
+    pub fn config_for(error: &ConfigError, req: &Request) -> Self {
+        Self::config_as(error, js_format(req.headers()))
+    }
+
+    fn config_as(error: &ConfigError, format: ErrorFormat) -> Self {
+        let error = AuthError::Config(error.clone());
+        emit_refusal(&error, None);
+        Self::error(&error, None, format)
+    }
+
+    /// The answer to `error` in `format` (logged by the caller).
+    fn error(error: &AuthError, set_cookie: Option<String>, format: ErrorFormat) -> Self {
+        Self::local(format.respond(error), set_cookie)
+    }
+
+    /// `response`, with `set_cookie`.
+    fn local(response: LocalResponse, set_cookie: Option<String>) -> Self {
+        let (status, headers, body) = response.into_parts();
         Self {
             status,
             headers,
@@ -341,7 +367,8 @@ impl Answer {
         self.status
     }
 
-    /// The plain-text body.
+    /// The body (plain text, JSON or a page: see the `Content-Type` in
+    /// [`headers`](Self::headers)).
     ///
     /// ```
     /// # use remote_user_filter::{edge::api::Answer, ConfigError};
@@ -437,6 +464,8 @@ pub struct Admitted {
     user: Option<SessionUser>,
     set_cookie: Option<String>,
     gateway_headers: bool,
+    /// A CORS preflight let through without authentication: forwarded bare.
+    preflight: bool,
     /// The request's `Cookie` header as it came, to forward without our session cookie.
     cookie: Option<String>,
     /// The canonical path the chain decided on and the query: what goes on to the origin.
@@ -451,6 +480,7 @@ impl std::fmt::Debug for Admitted {
             .field("user", &self.user)
             .field("set_cookie", &self.set_cookie.is_some())
             .field("gateway_headers", &self.gateway_headers)
+            .field("preflight", &self.preflight)
             .finish_non_exhaustive()
     }
 }
@@ -471,6 +501,29 @@ impl Admitted {
     /// ```
     pub fn user(&self) -> Option<&SessionUser> {
         self.user.as_ref()
+    }
+
+    /// Whether this is a CORS preflight let through without authentication
+    /// (`CORS_PREFLIGHT=pass`: `OPTIONS` with `Origin` and `Access-Control-Request-Method`).
+    /// [`forward`](Self::forward) sends it on bare: none of the client's headers in
+    /// [`PREFLIGHT_DROPPED`](crate::edge::wire::PREFLIGHT_DROPPED) (`Cookie`,
+    /// `Authorization`, `Proxy-Authorization`, the method overrides, the body's headers) and
+    /// no body. A handler that answers it itself must not act on them either: answer the
+    /// CORS headers, nothing else.
+    ///
+    /// ```no_run
+    /// # fn demo(admitted: remote_user_filter::edge::api::Admitted) -> worker::Result<worker::Response> {
+    /// if admitted.is_preflight() {
+    ///     let headers = worker::Headers::new();
+    ///     headers.set("Access-Control-Allow-Origin", "https://spa.example")?;
+    ///     headers.set("Access-Control-Allow-Methods", "GET, POST")?;
+    ///     return Ok(worker::Response::empty()?.with_status(204).with_headers(headers));
+    /// }
+    /// # worker::Response::ok("")
+    /// # }
+    /// ```
+    pub fn is_preflight(&self) -> bool {
+        self.preflight
     }
 
     /// The `Set-Cookie` this request earns (a login, a re-issued session), if any; the
@@ -555,9 +608,10 @@ impl Admitted {
     /// the gateway's own identity and assertion headers passed on only as spelled and only
     /// when they named this user, our session cookie removed, the
     /// [identity headers](Self::identity_headers) set; method and body as they came,
-    /// redirects returned, not followed. The origin's response comes back
-    /// [finished](Self::finish); an origin that cannot be reached is a 502 (the login's
-    /// cookie still goes out).
+    /// redirects returned, not followed. A [preflight](Self::is_preflight) goes on bare: no
+    /// credentials, method override or body. The origin's response comes back
+    /// [finished](Self::finish); an origin that cannot be reached is a 502 in the form the
+    /// client reads (the login's cookie still goes out).
     ///
     /// ```no_run
     /// # async fn demo(auth: remote_user_filter::EdgeAuth, req: worker::Request) -> worker::Result<worker::Response> {
@@ -572,15 +626,20 @@ impl Admitted {
         // A copy: the incoming request's headers cannot change.
         let headers = req.headers().clone();
         let plan = &self.stock.plan;
+        let preflight = self.preflight;
         let drop: Vec<String> = headers
             .keys()
-            .filter(|name| !plan.forwards(name, self.gateway_headers))
+            .filter(|name| {
+                !plan.forwards(name, self.gateway_headers) || (preflight && preflight_drops(name))
+            })
             .collect();
         for name in &drop {
             headers.delete(name)?;
         }
+        // A preflight's cookies are gone already.
         match CookieAction::strip(self.cookie.as_deref()) {
             CookieAction::Keep => {}
+            _ if preflight => {}
             CookieAction::Delete => headers.delete("cookie")?,
             CookieAction::Set(rest) => headers.set("cookie", &rest)?,
         }
@@ -591,24 +650,35 @@ impl Admitted {
         init.with_method(req.method())
             .with_headers(headers)
             .with_redirect(RequestRedirect::Manual)
-            .with_body(req.inner().body().map(JsValue::from));
+            .with_body(match preflight {
+                true => None,
+                false => req.inner().body().map(JsValue::from),
+            });
         let outbound = Request::new_with_init(&target, &init)?;
         match Fetch::Request(outbound).send().await {
             Ok(response) => self.finish(response),
             Err(e) => {
                 console_error!("remote-user-filter: the origin could not be reached: {e}");
-                let answer = Answer {
-                    status: 502,
-                    headers: vec![
-                        ("Content-Type", "text/plain; charset=utf-8".to_owned()),
-                        ("Cache-Control", "no-store".to_owned()),
-                    ],
-                    body: "the origin could not be reached, try again later\n".to_owned(),
-                    // A login that just happened stands: a retry needs no KV.
-                    set_cookie: self.set_cookie,
-                };
-                answer.into_response()
+                let response = unreachable_response(js_format(req.headers()));
+                // A login that just happened stands: a retry needs no KV.
+                Answer::local(response, self.set_cookie).into_response()
             }
         }
     }
+}
+
+/// The form the request with these runtime `headers` asks an answer in
+/// ([`ErrorFormat::negotiate`]), read for an answer the chain did not give (a configuration
+/// error, a URL it cannot read, an origin that cannot be reached): the
+/// [`NEGOTIATION_HEADERS`] only.
+fn js_format(headers: &Headers) -> ErrorFormat {
+    let mut some = HeaderMap::new();
+    for name in NEGOTIATION_HEADERS {
+        if let Ok(Some(value)) = headers.get(name) {
+            if let Some(value) = header_value(&value) {
+                some.append(HeaderName::from_static(name), value);
+            }
+        }
+    }
+    ErrorFormat::negotiate(&some)
 }

@@ -6,16 +6,18 @@
 // across the JS/wasm boundary, once each way per request, because each crossing costs more
 // than the filter itself: the headers the chain reads go in as `name\tvalue` lines, and one
 // encoded reply comes back, which this file carries out with the runtime's own Headers,
-// fetch and Response.
+// fetch and Response. (Only an origin that cannot be reached costs a second crossing: the
+// 502, written by Rust in the form the client reads.)
 
-import { __wbg_reset_state, configure, handle } from "../../build/glue/index.js";
+import { __wbg_reset_state, configure, handle, originUnreachable } from "../../build/glue/index.js";
 import { decode, fold } from "./reply.js";
 
 /**
  * What configure() said, once per isolate (see `Plan` in src/edge/wire.rs): the headers to send in
  * (null: all); `strip`, folded names (see `fold`) never forwarded in any spelling; `guard`,
  * the gateway's own headers by folded name → the one spelling forwarded, and only when the
- * reply says they named the forwarded user.
+ * reply says they named the forwarded user; `bare`, folded names a preflight let through
+ * without authentication loses (credentials, method overrides, a body's headers).
  */
 let plan = null;
 /** Set when the wasm module trapped (a bug): it is re-instantiated before the next request. */
@@ -84,12 +86,13 @@ function ready(env) {
     plan = null;
   }
   if (plan === null) {
-    const [read, strip = "", guard = ""] = configure(env).split("\n");
+    const [read, strip = "", guard = "", bare = ""] = configure(env).split("\n");
     const names = (line) => line.split("\t").filter(Boolean);
     plan = {
       read: read === "*" ? null : names(read),
       strip: new Set(names(strip)),
       guard: new Map(names(guard).map((name) => [fold(name), name])),
+      bare: new Set(names(bare)),
     };
   }
   return plan;
@@ -109,10 +112,14 @@ function headerLines(headers, read) {
   return lines;
 }
 
+/**
+ * An answer the wasm module cannot give (it trapped): plain text, not sniffed, not cached.
+ */
 function plainText(status, body, extra = []) {
   const headers = new Headers([
     ["Content-Type", "text/plain; charset=utf-8"],
     ["Cache-Control", "no-store"],
+    ["X-Content-Type-Options", "nosniff"],
     ...extra,
   ]);
   return new Response(body, { status, headers });
@@ -123,17 +130,29 @@ function internalError() {
   return plainText(500, "remote-user-filter: internal error\n");
 }
 
-async function forward(request, reply, { strip, guard }) {
+/** The Response for a decoded `R` reply. */
+function respond(decoded) {
+  const headers = new Headers(decoded.headers);
+  if (decoded.setCookie !== "") headers.append("Set-Cookie", decoded.setCookie);
+  // No body (a sign-out's redirect): none at all, so the runtime adds no Content-Type.
+  const body = decoded.body === "" ? null : decoded.body;
+  return new Response(body, { status: Number(decoded.first), headers });
+}
+
+async function forward(request, reply, { strip, guard, bare }, lines) {
   const headers = new Headers(request.headers);
   // Client copies of the identity headers and the gateway secret never reach the origin, in
   // any spelling an origin may fold into them; the gateway's own headers only as spelled
-  // and only when they named the forwarded user. Neither does our session cookie.
-  const keepGateway = reply.body === "G";
+  // and only when they named the forwarded user. Neither does our session cookie. A
+  // preflight let through without authentication (`P`) goes on bare: no credentials, no
+  // method override, no body.
+  const keepGateway = reply.body.includes("G");
+  const preflight = reply.body.includes("P");
   const drop = [];
   // Names only: `keys()` builds no [name, value] pair and no value string per header.
   for (const name of headers.keys()) {
     const folded = fold(name);
-    if (strip.has(folded)) drop.push(name);
+    if (strip.has(folded) || (preflight && bare.has(folded))) drop.push(name);
     else if (guard.has(folded) && !(keepGateway && guard.get(folded) === name)) drop.push(name);
   }
   for (const name of drop) headers.delete(name);
@@ -145,12 +164,20 @@ async function forward(request, reply, { strip, guard }) {
     response = await fetch(reply.first, {
       method: request.method,
       headers,
-      body: request.body,
+      body: preflight ? null : request.body,
       redirect: "manual",
     });
   } catch (error) {
     console.error(`remote-user-filter: the origin could not be reached: ${error}`);
     // A login that just happened stands: its cookie still goes out, so a retry needs no KV.
+    // The 502 is written in the form the client reads (Rust decides, from the same lines).
+    if (!trapped) {
+      try {
+        return respond(decode(originUnreachable(lines, reply.setCookie)));
+      } catch (e) {
+        if (isTrap(e)) trap(e);
+      }
+    }
     const extra = reply.setCookie === "" ? [] : [["Set-Cookie", reply.setCookie]];
     return plainText(502, "the origin could not be reached, try again later\n", extra);
   }
@@ -165,9 +192,11 @@ export default {
   async fetch(request, env) {
     let reply;
     let p;
+    let lines;
     try {
       p = ready(env);
-      reply = handle(request.method, request.url, headerLines(request.headers, p.read));
+      lines = headerLines(request.headers, p.read);
+      reply = handle(request.method, request.url, lines);
       if (typeof reply !== "string") reply = await untilSettled(reply);
     } catch (error) {
       if (isTrap(error)) trap(error);
@@ -176,11 +205,7 @@ export default {
     }
     if (reply === TRAPPED) return internalError();
     const decoded = decode(reply);
-    if (decoded.kind === "F") return forward(request, decoded, p);
-    const headers = new Headers(decoded.headers);
-    if (decoded.setCookie !== "") headers.append("Set-Cookie", decoded.setCookie);
-    // No body (a sign-out's redirect): none at all, so the runtime adds no Content-Type.
-    const body = decoded.body === "" ? null : decoded.body;
-    return new Response(body, { status: Number(decoded.first), headers });
+    if (decoded.kind === "F") return forward(request, decoded, p, lines);
+    return respond(decoded);
   },
 };

@@ -7,7 +7,9 @@
 //! gateway's own headers to pass on only when they named the forwarded user. Per request it
 //! sends the URL and the wanted headers as `name\tvalue` lines ([`read_request`]), and gets
 //! one encoded [`Reply`] back: forward (to where, with which identity headers, which
-//! `Set-Cookie`, and whether the gateway's headers go on) or respond (status, headers, body).
+//! `Set-Cookie`, whether the gateway's headers go on, and whether it is a preflight that goes
+//! on bare) or respond (status, headers, body: a refusal in the form the client reads, see
+//! [`ErrorFormat`]).
 //!
 //! ```
 //! use remote_user_filter::edge::wire::{read_request, Reply};
@@ -18,7 +20,7 @@
 //! assert_eq!(request.cookie.as_deref(), Some("a=1"));
 //!
 //! let outcome = Outcome::Respond { error: AuthError::MissingIdentity, set_cookie: None };
-//! let reply = Reply::new(outcome, "https://app.example.com/x", None, &UpstreamHeaders::default(), None);
+//! let reply = Reply::new(outcome, "https://app.example.com/x", None, &UpstreamHeaders::default(), None, &request.headers);
 //! assert!(reply.encode().unwrap().starts_with("R\n401\n"));
 //! ```
 
@@ -28,6 +30,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use crate::chain::{LocalResponse, Outcome, CF_RAY};
 use crate::config::{FilterName, StockSettings};
 use crate::error::AuthError;
+use crate::negotiate::{ErrorFormat, NEGOTIATION_HEADERS};
 use crate::path::{canonicalize, EncodedSlashes};
 use crate::session::DEFAULT_COOKIE_NAME;
 use crate::upstream::{forward_target, path_and_query, strip_cookie, UpstreamHeaders};
@@ -42,6 +45,10 @@ use crate::upstream::{forward_target, path_and_query, strip_cookie, UpstreamHead
 /// entry goes on only when the reply is a [`Reply::Forward`] with `gateway_headers` and the
 /// name is spelled exactly as that entry, and is removed otherwise.
 ///
+/// A reply that says the request is a preflight ([`Reply::Forward`]'s `preflight`) has every
+/// client header whose folded name is in [`PREFLIGHT_DROPPED`] removed too, and no body: the
+/// plan's fourth line.
+///
 /// ```
 /// use remote_user_filter::edge::wire::Plan;
 /// let plan = Plan {
@@ -49,14 +56,15 @@ use crate::upstream::{forward_target, path_and_query, strip_cookie, UpstreamHead
 ///     strip: vec!["x-remote-user".into()],
 ///     guard: vec!["x-auth-request-email".into()],
 /// };
-/// assert_eq!(plan.encode(), "x-a\tcookie\nx-remote-user\nx-auth-request-email");
-/// assert_eq!(Plan { read: None, strip: vec![], guard: vec![] }.encode(), "*\n\n");
+/// assert!(plan.encode().starts_with("x-a\tcookie\nx-remote-user\nx-auth-request-email\ncookie\tauthorization\t"));
+/// assert!(Plan { read: None, strip: vec![], guard: vec![] }.encode().starts_with("*\n\n\ncookie\t"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// Lower-case names of the headers the chain reads, plus `cookie` (ours is stripped
-    /// before forwarding) and `cf-ray` (events carry it); `None` when some filter may read
-    /// any header.
+    /// before forwarding), `cf-ray` (events carry it) and the [`NEGOTIATION_HEADERS`] (a
+    /// refusal is written in the form they ask for); `None` when some filter may read any
+    /// header.
     pub read: Option<Vec<String>>,
     /// Folded names ([`fold`]) never forwarded in any spelling: the identity headers we set
     /// (the defaults always among them), the gateway secret.
@@ -83,6 +91,37 @@ pub fn fold(name: &str) -> String {
         .collect()
 }
 
+/// The client headers (folded names, see [`fold`]) a CORS preflight let through without
+/// authentication never carries to the origin: credentials (`Cookie`, `Authorization`,
+/// `Proxy-Authorization`), the method overrides frameworks honour (`X-HTTP-Method-Override`,
+/// `X-HTTP-Method`, `X-Method-Override`), and, as its body is dropped too, the headers that
+/// describe a body. A browser sends none of them on a preflight.
+///
+/// ```
+/// use remote_user_filter::edge::wire::{preflight_drops, PREFLIGHT_DROPPED};
+/// assert_eq!(PREFLIGHT_DROPPED[..3], ["cookie", "authorization", "proxy-authorization"]);
+/// assert!(preflight_drops("X_HTTP_Method_Override"));
+/// assert!(!preflight_drops("access-control-request-method"));
+/// ```
+pub const PREFLIGHT_DROPPED: [&str; 10] = [
+    "cookie",
+    "authorization",
+    "proxy-authorization",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "transfer-encoding",
+];
+
+/// Whether a forwarded preflight loses the client's header `name` (any case, `_` read as
+/// `-`): [`PREFLIGHT_DROPPED`].
+pub fn preflight_drops(name: &str) -> bool {
+    PREFLIGHT_DROPPED.contains(&fold(name).as_str())
+}
+
 impl Plan {
     /// The plan for a chain reading `read` (as [`FilterChain::headers_read`]) that removes
     /// the names in `strip` in every spelling and guards the gateway's headers in `guard`
@@ -97,14 +136,17 @@ impl Plan {
     ///
     /// let read = [http::header::COOKIE, http::HeaderName::from_static("x-user")];
     /// let plan = Plan::new(Some(&read), &["X-Remote-User", "X_Gateway_Secret"], &["X-User", "x-remote-user"]);
-    /// assert_eq!(plan.read.unwrap(), ["cookie", "x-user", "cf-ray"]);
+    /// assert_eq!(
+    ///     plan.read.unwrap(),
+    ///     ["cookie", "x-user", "cf-ray", "accept", "sec-fetch-dest", "x-requested-with"]
+    /// );
     /// assert_eq!(plan.strip, ["x-remote-user", "x-gateway-secret"]);
     /// assert_eq!(plan.guard, ["x-user"]);
     /// ```
     pub fn new(read: Option<&[HeaderName]>, strip: &[&str], guard: &[&str]) -> Self {
         let read = read.map(|names| {
             let mut names: Vec<String> = names.iter().map(|n| n.as_str().to_owned()).collect();
-            for host_reads in ["cookie", CF_RAY] {
+            for host_reads in ["cookie", CF_RAY].into_iter().chain(NEGOTIATION_HEADERS) {
                 if !names.iter().any(|n| n == host_reads) {
                     names.push(host_reads.to_owned());
                 }
@@ -195,17 +237,18 @@ impl Plan {
         }
     }
 
-    /// Three lines: the names to read, tab-separated (`*`: all), the names to strip, the
-    /// names to guard.
+    /// Four lines: the names to read, tab-separated (`*`: all), the names to strip, the
+    /// names to guard, the names a preflight loses ([`PREFLIGHT_DROPPED`]).
     pub fn encode(&self) -> String {
         let read = match &self.read {
             Some(names) => names.join("\t"),
             None => "*".to_owned(),
         };
         format!(
-            "{read}\n{}\n{}",
+            "{read}\n{}\n{}\n{}",
             self.strip.join("\t"),
-            self.guard.join("\t")
+            self.guard.join("\t"),
+            PREFLIGHT_DROPPED.join("\t")
         )
     }
 }
@@ -382,14 +425,21 @@ impl CookieAction {
 /// use remote_user_filter::{Outcome, SessionUser, UpstreamHeaders};
 ///
 /// let user = SessionUser { username: "ann".into(), email: None, groups: vec![], backend: "KvUserBackend".into() };
-/// let outcome = Outcome::Forward { user: Some(user.clone()), set_cookie: Some("s=1".into()), gateway_headers: false };
-/// let reply = Reply::new(outcome, "https://app.example.com/a?b", None, &UpstreamHeaders::default(), Some("http://origin"));
+/// let request = http::HeaderMap::new();
+/// let outcome = Outcome::Forward { user: Some(user.clone()), set_cookie: Some("s=1".into()), gateway_headers: false, preflight: false };
+/// let reply = Reply::new(outcome, "https://app.example.com/a?b", None, &UpstreamHeaders::default(), Some("http://origin"), &request);
 /// assert_eq!(reply.encode().as_deref(), Ok("F\nhttp://origin/a?b\ns=1\n\nx-remote-user\tann\n\n"));
 ///
 /// // The gateway's own headers named ann on this request: they go on (`G` after the headers).
-/// let outcome = Outcome::Forward { user: Some(user), set_cookie: None, gateway_headers: true };
-/// let reply = Reply::new(outcome, "https://app.example.com/", None, &UpstreamHeaders::default(), None);
+/// let outcome = Outcome::Forward { user: Some(user), set_cookie: None, gateway_headers: true, preflight: false };
+/// let reply = Reply::new(outcome, "https://app.example.com/", None, &UpstreamHeaders::default(), None, &request);
 /// assert_eq!(reply.encode().as_deref(), Ok("F\nhttps://app.example.com/\n\n\nx-remote-user\tann\n\nG"));
+///
+/// // A preflight let through goes on bare (`P`): no cookie at all, nor the plan's other
+/// // preflight names, nor a body.
+/// let outcome = Outcome::Forward { user: None, set_cookie: None, gateway_headers: false, preflight: true };
+/// let reply = Reply::new(outcome, "https://app.example.com/", Some("a=1"), &UpstreamHeaders::default(), None, &request);
+/// assert_eq!(reply.encode().as_deref(), Ok("F\nhttps://app.example.com/\n\n-\n\nP"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
@@ -407,6 +457,9 @@ pub enum Reply {
         /// Whether the gateway's own headers (the plan's `guard` names, exact spelling only)
         /// go on: they named the forwarded user on this request. Otherwise they are removed.
         gateway_headers: bool,
+        /// A CORS preflight let through without authentication: every client header in
+        /// [`PREFLIGHT_DROPPED`] is removed (whatever `cookie` says), and no body goes on.
+        preflight: bool,
     },
     /// Answer here.
     Respond {
@@ -416,30 +469,33 @@ pub enum Reply {
         set_cookie: Option<String>,
         /// Response headers.
         headers: Vec<(&'static str, String)>,
-        /// The body: plain text saying what is wrong (never a secret), or an endpoint's
-        /// page or JSON.
+        /// The body: what is wrong (never a secret) in the form the client reads
+        /// ([`ErrorFormat`]), or an endpoint's page or JSON.
         body: String,
     },
 }
 
 impl Reply {
     /// The reply for the chain's `outcome` on a request for `url` whose `Cookie` header is
-    /// `cookie`, forwarding to `origin` (`ORIGIN_URL`) when set, else to `url` itself. A URL
-    /// whose path and query `http::Uri` cannot read, even with its stray characters
-    /// percent-encoded (as [`request_parts`] reads it), is answered 400 rather than forwarded
-    /// to `origin`.
+    /// `cookie` and whose other headers (those the chain read) are `request`, forwarding to
+    /// `origin` (`ORIGIN_URL`) when set, else to `url` itself. A URL whose path and query
+    /// `http::Uri` cannot read, even with its stray characters percent-encoded (as
+    /// [`request_parts`] reads it), is answered 400 rather than forwarded to `origin`. A
+    /// refusal is written in the form `request` asks for ([`ErrorFormat::negotiate`]).
     pub fn new(
         outcome: Outcome,
         url: &str,
         cookie: Option<&str>,
         upstream: &UpstreamHeaders,
         origin: Option<&str>,
+        request: &HeaderMap,
     ) -> Self {
         match outcome {
             Outcome::Forward {
                 user,
                 set_cookie,
                 gateway_headers,
+                preflight,
             } => {
                 // The path read as `request_parts` and the chain read it, in canonical form
                 // (the chain has refused what its own rule for encoded slashes refuses).
@@ -457,20 +513,20 @@ impl Reply {
                     });
                 let target = match path {
                     Ok(path) => forward_target(origin, url, &path),
-                    Err(error) => return Reply::error(&error, set_cookie),
+                    Err(error) => {
+                        let format = ErrorFormat::negotiate(request);
+                        return Reply::error(&error, set_cookie, format);
+                    }
                 };
                 let outcome = Outcome::Forward {
                     user,
                     set_cookie,
                     gateway_headers,
+                    preflight,
                 };
-                Self::with_target(outcome, target, cookie, upstream)
+                Self::with_target(outcome, target, cookie, upstream, request)
             }
-            Outcome::Respond { error, set_cookie } => Reply::error(&error, set_cookie),
-            Outcome::Answer {
-                response,
-                set_cookie,
-            } => Reply::local(response, set_cookie),
+            outcome => Self::with_target(outcome, String::new(), cookie, upstream, request),
         }
     }
 
@@ -480,8 +536,9 @@ impl Reply {
     /// ```
     /// use remote_user_filter::edge::wire::Reply;
     /// use remote_user_filter::{Outcome, UpstreamHeaders};
-    /// let outcome = Outcome::Forward { user: None, set_cookie: None, gateway_headers: false };
-    /// let reply = Reply::with_target(outcome, "http://origin/a".into(), None, &UpstreamHeaders::default());
+    /// let request = http::HeaderMap::new();
+    /// let outcome = Outcome::Forward { user: None, set_cookie: None, gateway_headers: false, preflight: false };
+    /// let reply = Reply::with_target(outcome, "http://origin/a".into(), None, &UpstreamHeaders::default(), &request);
     /// assert!(matches!(reply, Reply::Forward { target, .. } if target == "http://origin/a"));
     /// ```
     pub fn with_target(
@@ -489,16 +546,21 @@ impl Reply {
         target: String,
         cookie: Option<&str>,
         upstream: &UpstreamHeaders,
+        request: &HeaderMap,
     ) -> Self {
         match outcome {
             Outcome::Forward {
                 user,
                 set_cookie,
                 gateway_headers,
+                preflight,
             } => Reply::Forward {
                 target,
                 set_cookie,
-                cookie: CookieAction::strip(cookie),
+                cookie: match preflight {
+                    true => CookieAction::Delete,
+                    false => CookieAction::strip(cookie),
+                },
                 headers: user
                     .map(|user| {
                         upstream
@@ -509,8 +571,12 @@ impl Reply {
                     })
                     .unwrap_or_default(),
                 gateway_headers,
+                preflight,
             },
-            Outcome::Respond { error, set_cookie } => Reply::error(&error, set_cookie),
+            // Only a refusal reads the headers it is negotiated on.
+            Outcome::Respond { error, set_cookie } => {
+                Reply::error(&error, set_cookie, ErrorFormat::negotiate(request))
+            }
             Outcome::Answer {
                 response,
                 set_cookie,
@@ -535,37 +601,41 @@ impl Reply {
         }
     }
 
-    /// The response for `error`: its status, its message as the body, `no-store`, and a
-    /// `WWW-Authenticate` challenge on a 401.
+    /// The response for `error` in `format` ([`ErrorFormat::respond`]): its status, its
+    /// message, `no-store`, `nosniff`, and a `WWW-Authenticate` challenge on a 401.
     ///
     /// ```
-    /// use remote_user_filter::{edge::wire::Reply, AuthError};
-    /// let Reply::Respond { status, headers, body, .. } = Reply::error(&AuthError::Rejected, None) else { panic!() };
+    /// use remote_user_filter::{edge::wire::Reply, negotiate::ErrorFormat, AuthError};
+    /// let Reply::Respond { status, headers, body, .. } = Reply::error(&AuthError::Rejected, None, ErrorFormat::Text) else { panic!() };
     /// assert_eq!(status, 403);
     /// assert!(headers.contains(&("Cache-Control", "no-store".to_string())));
+    /// assert!(headers.contains(&("X-Content-Type-Options", "nosniff".to_string())));
     /// assert!(body.ends_with('\n'));
     /// ```
-    pub fn error(error: &AuthError, set_cookie: Option<String>) -> Self {
-        let ErrorResponse {
-            status,
-            headers,
-            body,
-        } = ErrorResponse::new(error);
-        Reply::Respond {
-            status,
-            set_cookie,
-            headers,
-            body,
-        }
+    pub fn error(error: &AuthError, set_cookie: Option<String>, format: ErrorFormat) -> Self {
+        Reply::local(format.respond(error), set_cookie)
+    }
+
+    /// The 502 for an origin that could not be reached, in `format`, with the `Set-Cookie`
+    /// a login on this request earned (it stands: a retry needs no KV call).
+    ///
+    /// ```
+    /// use remote_user_filter::{edge::wire::Reply, negotiate::ErrorFormat};
+    /// let Reply::Respond { status, body, .. } = Reply::unreachable(None, ErrorFormat::Json) else { panic!() };
+    /// assert_eq!(status, 502);
+    /// assert!(body.contains(r#""reason":"origin_unreachable""#));
+    /// ```
+    pub fn unreachable(set_cookie: Option<String>, format: ErrorFormat) -> Self {
+        Reply::local(unreachable_response(format), set_cookie)
     }
 
     /// One string for the entry (its decoder is `decode` in `src/edge/reply.js`), lines
     /// separated by `\n`: kind (`F`/`R`), target URL or status, `Set-Cookie` (empty: none),
     /// the `Cookie` action (forward only: empty keep, `-` delete, `=value` set),
     /// `name\tvalue` lines, an empty line, and the rest: for a respond, the body (it may span
-    /// lines); for a forward, `G` when the gateway's own headers go on ([`Plan::guard`],
-    /// exact spelling), else nothing (they are removed, the safe reading of a reply cut
-    /// short).
+    /// lines); for a forward, its flags: `G` when the gateway's own headers go on
+    /// ([`Plan::guard`], exact spelling; without it they are removed, the safe reading of a
+    /// reply cut short), `P` for a preflight that goes on bare ([`PREFLIGHT_DROPPED`]).
     ///
     /// A field the entry could not carry out as meant is refused, never sent half-framed:
     /// a control character in the target; a header name that is not one (a tab, a line
@@ -585,6 +655,7 @@ impl Reply {
     ///     cookie: CookieAction::Keep,
     ///     headers: vec![(name.into(), value.into())],
     ///     gateway_headers: false,
+    ///     preflight: false,
     /// };
     /// assert!(reply("x-remote-user", "ann").encode().is_ok());
     /// assert_eq!(reply("x-remote-user", "ann\nx-admin\t1").encode(), Err(WireError::HeaderValue("x-remote-user".into())));
@@ -661,50 +732,31 @@ impl Reply {
         out.push('\n');
         match self {
             Reply::Forward {
-                gateway_headers: true,
+                gateway_headers,
+                preflight,
                 ..
-            } => out.push('G'),
-            Reply::Forward { .. } => {}
+            } => {
+                if *gateway_headers {
+                    out.push('G');
+                }
+                if *preflight {
+                    out.push('P');
+                }
+            }
             Reply::Respond { body, .. } => out.push_str(body),
         }
         Ok(out)
     }
 }
 
-/// The answer to `error` both worker paths give (the JS entry's [`Reply::error`] and the
-/// workers-rs API's `Answer`): its status, `no-store` plain text, a `WWW-Authenticate`
-/// challenge on a 401, and its message as the body (a configuration error's redacted).
-pub(crate) struct ErrorResponse {
-    pub(crate) status: u16,
-    pub(crate) headers: Vec<(&'static str, String)>,
-    pub(crate) body: String,
-}
-
-impl ErrorResponse {
-    pub(crate) fn new(error: &AuthError) -> Self {
-        let status = error.status();
-        let mut headers = vec![
-            ("Content-Type", "text/plain; charset=utf-8".to_owned()),
-            ("Cache-Control", "no-store".to_owned()),
-        ];
-        if status == 401 {
-            headers.push(("WWW-Authenticate", "RemoteUser".to_owned()));
-        }
-        let body = match error {
-            // The operator's values stay in the log: the client learns the filter, the
-            // setting and the rule.
-            AuthError::Config(e) => format!(
-                "configuration error: {}; the worker's log has the details\n",
-                e.redacted()
-            ),
-            other => format!("{other}\n"),
-        };
-        Self {
-            status,
-            headers,
-            body,
-        }
-    }
+/// The 502 both worker paths give when the origin cannot be reached (the JS entry through
+/// the `originUnreachable` export, the workers-rs API's `Admitted::forward`), in `format`.
+pub(crate) fn unreachable_response(format: ErrorFormat) -> LocalResponse {
+    format.answer(
+        502,
+        "the origin could not be reached, try again later",
+        "origin_unreachable",
+    )
 }
 
 /// Whether the runtime's `Headers` sets `value` byte for byte: visible ASCII, spaces and tabs
@@ -783,7 +835,8 @@ pub enum WireError {
 /// ```
 pub const UNFRAMED_REPLY: &str = "R\n500\n\n\n\
     Content-Type\ttext/plain; charset=utf-8\n\
-    Cache-Control\tno-store\n\n\
+    Cache-Control\tno-store\n\
+    X-Content-Type-Options\tnosniff\n\n\
     remote-user-filter: internal error: the reply could not be framed; the worker's log says why\n";
 
 /// A plain-text line for a response to `error`, if it is the operator's concern (a backend,
@@ -883,7 +936,9 @@ mod tests {
         assert_eq!(
             plan.encode(),
             "*\nx-remote-user\tx-remote-user-email\tx-remote-user-groups\tx-gateway-secret\n\
-             cf-access-authenticated-user-email"
+             cf-access-authenticated-user-email\n\
+             cookie\tauthorization\tproxy-authorization\tx-http-method-override\tx-http-method\t\
+             x-method-override\tcontent-length\tcontent-type\tcontent-encoding\ttransfer-encoding"
         );
     }
 
@@ -991,6 +1046,7 @@ mod tests {
                 user: Some(user.clone()),
                 set_cookie: None,
                 gateway_headers,
+                preflight: false,
             };
             Reply::new(
                 outcome,
@@ -998,6 +1054,7 @@ mod tests {
                 Some("__Host-remote-user-session=t"),
                 &UpstreamHeaders::default(),
                 None,
+                &HeaderMap::new(),
             )
             .encode()
             .unwrap()
@@ -1014,6 +1071,7 @@ mod tests {
             user: None,
             set_cookie: None,
             gateway_headers: false,
+            preflight: false,
         };
         let reply = Reply::new(
             anonymous,
@@ -1021,8 +1079,128 @@ mod tests {
             None,
             &UpstreamHeaders::default(),
             None,
+            &HeaderMap::new(),
         );
         assert_eq!(reply.encode().unwrap(), "F\nhttps://a.example/\n\n\n\n");
+    }
+
+    #[test]
+    fn a_preflight_goes_on_bare() {
+        let outcome = Outcome::Forward {
+            user: None,
+            set_cookie: None,
+            gateway_headers: false,
+            preflight: true,
+        };
+        let reply = Reply::new(
+            outcome,
+            "https://a.example/x?y",
+            Some("a=1; __Host-remote-user-session=t"),
+            &UpstreamHeaders::default(),
+            Some("http://origin"),
+            &HeaderMap::new(),
+        );
+        // Every cookie removed, the bare flag set.
+        assert_eq!(reply.encode().unwrap(), "F\nhttp://origin/x?y\n\n-\n\nP");
+        for name in [
+            "cookie",
+            "Authorization",
+            "proxy_authorization",
+            "X-HTTP-Method-Override",
+            "x_http_method",
+            "X-Method-Override",
+            "content-length",
+            "Content-Type",
+            "transfer-encoding",
+        ] {
+            assert!(preflight_drops(name), "{name}");
+        }
+        for name in [
+            "origin",
+            "access-control-request-method",
+            "access-control-request-headers",
+            "accept",
+            "user-agent",
+            "x-http-method-overridden",
+        ] {
+            assert!(!preflight_drops(name), "{name}");
+        }
+        // Not a preflight: no flag, the cookie as before.
+        let outcome = Outcome::Forward {
+            user: None,
+            set_cookie: None,
+            gateway_headers: false,
+            preflight: false,
+        };
+        let reply = Reply::new(
+            outcome,
+            "https://a.example/x",
+            Some("a=1"),
+            &UpstreamHeaders::default(),
+            None,
+            &HeaderMap::new(),
+        );
+        assert_eq!(reply.encode().unwrap(), "F\nhttps://a.example/x\n\n\n\n");
+    }
+
+    #[test]
+    fn a_refusal_is_written_in_the_form_the_request_asks_for() {
+        for (accept, content_type, body_starts) in [
+            (None, "text/plain; charset=utf-8", "authentication required"),
+            (
+                Some("*/*"),
+                "text/plain; charset=utf-8",
+                "authentication required",
+            ),
+            (Some("application/json"), "application/json", "{\"error\":"),
+            (
+                Some("text/html"),
+                "text/html; charset=utf-8",
+                "<!doctype html>",
+            ),
+        ] {
+            let mut request = HeaderMap::new();
+            if let Some(accept) = accept {
+                request.insert(http::header::ACCEPT, accept.parse().unwrap());
+            }
+            let outcome = Outcome::Respond {
+                error: AuthError::MissingIdentity,
+                set_cookie: Some("s=; Max-Age=0".into()),
+            };
+            let reply = Reply::new(
+                outcome,
+                "https://a.example/",
+                None,
+                &UpstreamHeaders::default(),
+                None,
+                &request,
+            );
+            let Reply::Respond {
+                status,
+                set_cookie,
+                headers,
+                body,
+            } = &reply
+            else {
+                panic!("{reply:?}")
+            };
+            assert_eq!(
+                (*status, set_cookie.as_deref()),
+                (401, Some("s=; Max-Age=0"))
+            );
+            let header = |name: &str| {
+                headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.as_str())
+            };
+            assert_eq!(header("content-type"), Some(content_type), "{accept:?}");
+            assert_eq!(header("x-content-type-options"), Some("nosniff"));
+            assert_eq!(header("cache-control"), Some("no-store"));
+            assert_eq!(header("www-authenticate"), Some("RemoteUser"));
+            assert!(body.starts_with(body_starts), "{accept:?}: {body}");
+            assert!(reply.encode().is_ok());
+        }
     }
 
     fn forward(target: &str, set_cookie: Option<&str>, cookie: CookieAction) -> Reply {
@@ -1032,6 +1210,7 @@ mod tests {
             cookie,
             headers: vec![("x-remote-user".into(), "ann".into())],
             gateway_headers: false,
+            preflight: false,
         }
     }
 
@@ -1042,6 +1221,7 @@ mod tests {
             cookie: CookieAction::Keep,
             headers: vec![(name.into(), value.into())],
             gateway_headers: false,
+            preflight: false,
         }
     }
 
@@ -1155,6 +1335,7 @@ mod tests {
             user: Some(user),
             set_cookie: None,
             gateway_headers: false,
+            preflight: false,
         };
         let reply = Reply::new(
             outcome,
@@ -1162,6 +1343,7 @@ mod tests {
             None,
             &UpstreamHeaders::default(),
             None,
+            &HeaderMap::new(),
         );
         let encoded = reply.encode().unwrap();
         assert_eq!(
@@ -1181,6 +1363,7 @@ mod tests {
             headers: vec![
                 ("Content-Type", "text/plain; charset=utf-8".into()),
                 ("Cache-Control", "no-store".into()),
+                ("X-Content-Type-Options", "nosniff".into()),
             ],
             body: "remote-user-filter: internal error: the reply could not be framed; \
                    the worker's log says why\n"
@@ -1195,12 +1378,13 @@ mod tests {
             user: None,
             set_cookie: Some("s=1".into()),
             gateway_headers: false,
+            preflight: false,
         };
         let upstream = UpstreamHeaders::default();
         let origin = Some("http://origin");
         let long = format!("https://app.example/{}", "a".repeat(70_000));
         for url in ["not a url", long.as_str()] {
-            let reply = Reply::new(outcome(), url, None, &upstream, origin);
+            let reply = Reply::new(outcome(), url, None, &upstream, origin, &HeaderMap::new());
             let Reply::Respond {
                 status, set_cookie, ..
             } = &reply
@@ -1210,7 +1394,7 @@ mod tests {
             assert_eq!((*status, set_cookie.as_deref()), (400, Some("s=1")));
             assert!(reply.encode().is_ok());
             // Without ORIGIN_URL too: a path with no canonical form is not forwarded.
-            let reply = Reply::new(outcome(), url, None, &upstream, None);
+            let reply = Reply::new(outcome(), url, None, &upstream, None, &HeaderMap::new());
             assert!(
                 matches!(reply, Reply::Respond { status: 400, .. }),
                 "{reply:?}"
@@ -1219,7 +1403,7 @@ mod tests {
         // Read with its stray characters percent-encoded, as `request_parts` read it.
         let url = "https://app.example/a`b";
         assert!(request_parts("GET", url, HeaderMap::new()).is_ok());
-        let reply = Reply::new(outcome(), url, None, &upstream, origin);
+        let reply = Reply::new(outcome(), url, None, &upstream, origin, &HeaderMap::new());
         assert!(
             matches!(&reply, Reply::Forward { target, .. } if target == "http://origin/a%60b"),
             "{reply:?}"

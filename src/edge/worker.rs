@@ -42,6 +42,8 @@ use crate::gateway::{
     MAX_IDENTITY_DOC_LEN,
 };
 #[cfg(feature = "stock-worker")]
+use crate::negotiate::{ErrorFormat, NEGOTIATION_HEADERS};
+#[cfg(feature = "stock-worker")]
 use crate::upstream::forward_target;
 use crate::users::UserStore;
 use crate::{SystemClock, Timer};
@@ -438,9 +440,16 @@ pub fn configure(env: Env) -> String {
     match stock(&env) {
         Ok(stock) => stock.plan.encode(),
         // Every request is answered 500: nothing is forwarded, so nothing to strip; only
-        // `cf-ray` is read, for the refusal's log line.
+        // `cf-ray` is read, for the refusal's log line, and the headers its form is
+        // negotiated on.
         Err(_) => Plan {
-            read: Some(vec![CF_RAY.to_owned()]),
+            read: Some(
+                [CF_RAY]
+                    .into_iter()
+                    .chain(NEGOTIATION_HEADERS)
+                    .map(str::to_owned)
+                    .collect(),
+            ),
             strip: Vec::new(),
             guard: Vec::new(),
         }
@@ -469,7 +478,11 @@ pub fn handle(method: String, url: String, lines: String) -> JsValue {
         return JsValue::from(framed(&Reply::Respond {
             status: 500,
             set_cookie: None,
-            headers: vec![("Content-Type", "text/plain; charset=utf-8".into())],
+            headers: vec![
+                ("Content-Type", "text/plain; charset=utf-8".into()),
+                ("Cache-Control", "no-store".into()),
+                ("X-Content-Type-Options", "nosniff".into()),
+            ],
             body: body.into(),
         }));
     };
@@ -495,6 +508,7 @@ pub fn handle(method: String, url: String, lines: String) -> JsValue {
             target,
             request.cookie.as_deref(),
             &settings.upstream,
+            req.headers(),
         ))
     })
 }
@@ -510,7 +524,24 @@ fn ray_in(lines: &str) -> Option<&str> {
 #[cfg(feature = "stock-worker")]
 fn reply_to_error(error: &AuthError, lines: &str) -> String {
     emit_refusal(error, ray_in(lines));
-    framed(&Reply::error(error, None))
+    let format = ErrorFormat::negotiate(&read_request(lines).headers);
+    framed(&Reply::error(error, None, format))
+}
+
+/// The entry's answer when the origin of a forward cannot be reached: a 502 in the form the
+/// request's header `lines` (those `handle` was given) ask for, with the forward's
+/// `set_cookie` (empty: none), which stands (a retry needs no KV call). Called only then.
+///
+/// ```no_run
+/// let reply = remote_user_filter::edge::worker::origin_unreachable("accept\tapplication/json\n".into(), String::new());
+/// assert!(reply.starts_with("R\n502\n"));
+/// ```
+#[cfg(feature = "stock-worker")]
+#[wasm_bindgen(js_name = originUnreachable)]
+pub fn origin_unreachable(lines: String, set_cookie: String) -> String {
+    let format = ErrorFormat::negotiate(&read_request(&lines).headers);
+    let set_cookie = Some(set_cookie).filter(|c| !c.is_empty());
+    framed(&Reply::unreachable(set_cookie, format))
 }
 
 #[cfg(feature = "stock-worker")]

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::chain::{AuthRequest, Filter, FilterKind, LocalResponse, Position};
 use crate::endpoints::sign_out::check_path;
 use crate::error::{AuthError, ConfigProblem};
+use crate::negotiate::{escape_html as escape, preferred};
 use crate::users::SessionUser;
 
 /// Default `WHOAMI_PATH`.
@@ -26,10 +27,12 @@ struct Identity<'a> {
 }
 
 /// Answers the who-am-I path itself for whoever the chain signed in by then: `200` JSON
-/// `{"username", "email", "groups", "session_expires_at", "gateway"}` (`no-store`), or a
-/// small HTML page (signed in as …, the groups, a sign-out button) when the browser asks
-/// for `text/html`; 401 when no one is signed in (403 for an identity the backend
-/// refused). It never shows a token or a cookie. Every other path goes on down the chain.
+/// `{"username", "email", "groups", "session_expires_at", "gateway"}`, or a small HTML page
+/// (signed in as …, the groups, a sign-out button) when `Accept` prefers `text/html` (JSON
+/// on a tie, and with no `Accept`); 406 when `Accept` refuses both (`q=0`, or neither
+/// listed nor covered by a range); all `no-store` and `nosniff`. 401 when no one is signed
+/// in (403 for an identity the backend refused). It never shows a token or a cookie. Every
+/// other path goes on down the chain.
 ///
 /// Install it after the remote-user filter (it answers for the user that filter logged
 /// in) and before [`PathRulesFilter`](crate::PathRulesFilter), so any signed-in user can
@@ -158,42 +161,14 @@ impl WhoAmIFilter {
     }
 }
 
-/// Whether the client asked for HTML (a browser's navigation does; `fetch` sends `*/*`).
-fn wants_html(req: &AuthRequest) -> bool {
-    req.headers()
-        .get_all(http::header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|entry| {
-            let mut params = entry.split(';').map(str::trim);
-            let media = params.next().unwrap_or_default();
-            let refused = params.any(|p| p.replace(' ', "") == "q=0");
-            media.eq_ignore_ascii_case("text/html") && !refused
-        })
-}
+/// The two forms who-am-I answers in, JSON first (a tie, or no `Accept`, gets JSON).
+const FORMS: [&str; 2] = ["application/json", "text/html"];
 
 /// Seconds since the epoch as an RFC 3339 UTC time.
 fn rfc3339(secs: u64) -> Option<String> {
     let at = time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).ok()?).ok()?;
     at.format(&time::format_description::well_known::Rfc3339)
         .ok()
-}
-
-/// Text safe inside HTML text and double-quoted attributes.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[async_trait(?Send)]
@@ -231,17 +206,22 @@ impl Filter for WhoAmIFilter {
             return Err(req.no_user_error());
         };
         let expires_at = req.session_expires_at();
-        let response = if wants_html(req) {
-            LocalResponse::new(200, self.page(user, expires_at))
+        let response = match preferred(req.headers(), &FORMS) {
+            Some("text/html") => LocalResponse::new(200, self.page(user, expires_at))
                 .header("Content-Type", "text/html; charset=utf-8")
-                .header("Content-Security-Policy", PAGE_POLICY)
-        } else {
-            LocalResponse::new(200, self.json(user, expires_at))
-                .header("Content-Type", "application/json")
+                .header("Content-Security-Policy", PAGE_POLICY),
+            Some(_) => LocalResponse::new(200, self.json(user, expires_at))
+                .header("Content-Type", "application/json"),
+            None => LocalResponse::new(
+                406,
+                "who-am-I answers application/json or text/html, and Accept refuses both\n",
+            )
+            .header("Content-Type", "text/plain; charset=utf-8"),
         };
         req.respond(
             response
                 .header("Cache-Control", "no-store")
+                .header("X-Content-Type-Options", "nosniff")
                 .header("Vary", "Accept, Cookie"),
         );
         Ok(())
@@ -251,14 +231,6 @@ impl Filter for WhoAmIFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-    }
 
     #[test]
     fn rfc3339_is_utc() {

@@ -101,6 +101,40 @@ describe("CORS_PREFLIGHT=pass", () => {
     assert.deepEqual(w.kvApi.ops, []);
   });
 
+  it("a preflight reaches the origin bare: no credentials, no method override, no body", async () => {
+    const login = await send(w, "/app", { headers: { [HEADER]: "carol@example.com" } });
+    const pair = sessionCookie(login.res).pair;
+    assert.ok(pair?.startsWith(`${COOKIE}=`));
+    const before = w.kvApi.ops.length;
+    const credentials = {
+      cookie: `${pair}; sessionid=django-session; csrftoken=t`,
+      authorization: "Basic YWRtaW46YWRtaW4=",
+      "proxy-authorization": "Basic cHJveHk6cHJveHk=",
+      "x-http-method-override": "DELETE",
+      "x-http-method": "DELETE",
+      "x-method-override": "DELETE",
+      x_http_method_override: "DELETE",
+      "content-type": "application/x-www-form-urlencoded",
+    };
+    const r = await send(w, "/admin/users/1", {
+      method: "OPTIONS",
+      headers: { origin: "https://spa.example", "access-control-request-method": "DELETE", ...credentials },
+      body: "confirm=yes&csrfmiddlewaretoken=t",
+    });
+    assert.equal(r.status, 200, r.text);
+    const seen = r.echo;
+    assert.equal(seen.method, "OPTIONS");
+    assert.equal(seen.headers.origin, "https://spa.example");
+    assert.equal(seen.headers["access-control-request-method"], "DELETE");
+    const fold = (n) => n.toLowerCase().replaceAll("_", "-");
+    const leaked = Object.keys(seen.headers).filter((n) => fold(n) in credentials || n in credentials);
+    assert.deepEqual(leaked, [], `no credential, override or body header reaches the origin: ${JSON.stringify(seen.headers)}`);
+    assert.equal(seen.body, "", "no body");
+    assert.ok(!("content-length" in seen.headers) || seen.headers["content-length"] === "0", seen.headers["content-length"]);
+    assert.deepEqual(identitySeen(seen.headers), []);
+    assert.deepEqual(w.kvApi.ops.slice(before), [], "no KV call");
+  });
+
   it("an OPTIONS without both headers, or a GET with them, is authenticated (401)", async () => {
     const before = w.kvApi.ops.length;
     for (const [method, headers] of [

@@ -52,6 +52,7 @@ const g = () => globalThis.__trapTestGlue;
 export function configure(env) { return g().configure(env); }
 export function handle(method, url, lines) { return g().handle(method, url, lines); }
 export function __wbg_reset_state() { g().reset(); }
+export function originUnreachable() { return "R\\n502\\n\\n\\n\\nunreachable"; }
 `;
 
 let nodeBundle;
@@ -195,6 +196,7 @@ let resets = 0;
 let configures = 0;
 export function configure(env) { holdUrl = env.HOLD_URL; configures += 1; return "*\\n\\n"; }
 export function __wbg_reset_state() { resets += 1; }
+export function originUnreachable() { return "R\\n502\\n\\n\\n\\nunreachable"; }
 const never = () => new Promise(() => {});
 export function handle(method, url) {
   switch (new URL(url).pathname) {
