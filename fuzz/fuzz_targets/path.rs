@@ -17,7 +17,9 @@
 //! form, with no `//`, dot segment, encoded unreserved character, lower-case escape or
 //! control character, nor with `refuse` an encoded slash; a spelling of the path reads the
 //! same (or 400, for an `x` in `/x/../` that hides an empty segment behind `;`); letter case
-//! changes no rule decision (`PathRulesFilter::rule_for` over every reading and method);
+//! (of the path and the host, and a host's trailing `.`) and escaped reserved characters
+//! (`%40` for `@`) change no rule decision (`PathRulesFilter::rule_for` over every reading
+//! and method);
 //! through the stock chain (`MemoryStore`), a path the rules refuse at its canonical form is
 //! refused (401/403) or answered 400 at every spelling, the same spelling for spelling; a
 //! path with no canonical form is 400; a request is forwarded only as the model allows
@@ -62,6 +64,41 @@ fn byte(u: &mut Unstructured<'_>) -> u8 {
 
 fn unreserved(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')
+}
+
+/// A character whose escape stays in the canonical form but that nginx and Django decode
+/// before they route: `@`, `:`, `,`, `!`, `$`, … (not `/`, `%`, `;`, which mean something
+/// else escaped, nor `?`, `#`, `\`).
+fn escapable(c: char) -> bool {
+    c.is_ascii_graphic() && !unreserved(c) && !matches!(c, '/' | '%' | ';' | '?' | '#' | '\\')
+}
+
+/// A path as a rule compares it: ASCII letters lower-cased, each escape but `%2F` and `%5C`
+/// read as its byte.
+fn as_matched(path: &str) -> Vec<u16> {
+    let bytes = path.as_bytes();
+    let (mut out, mut i) = (Vec::new(), 0);
+    while i < bytes.len() {
+        let escape = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escape {
+            Some(b @ (b'/' | b'\\')) => {
+                out.push(0x100 + u16::from(b));
+                i += 3;
+            }
+            Some(b) => {
+                out.push(u16::from(b.to_ascii_lowercase()));
+                i += 3;
+            }
+            None => {
+                out.push(u16::from(bytes[i].to_ascii_lowercase()));
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Bit `i` of `bits`, cycled: over 32 bits for the characters to encode, 16 for the others.
@@ -136,7 +173,8 @@ impl Recipe {
         out
     }
 
-    /// `raw` spelled another way; with `case`, letters outside escapes change case too.
+    /// `raw` spelled another way; with `case`, letters outside escapes change case too, and
+    /// the characters [`escapable`] are encoded as unreserved ones are.
     /// Whether an inserted `x` hides an empty segment (a 400).
     fn spell(&self, raw: &str, case: bool) -> (String, bool) {
         let chars: Vec<char> = raw.chars().collect();
@@ -165,7 +203,7 @@ impl Recipe {
                     }
                 }
                 slash += 1;
-            } else if unreserved(c) && bit(self.encode, i, 32) {
+            } else if (unreserved(c) || case && escapable(c)) && bit(self.encode, i, 32) {
                 let escape = format!("%{:02X}", c as u32);
                 out.push_str(&if bit(self.lower_hex, i, 16) {
                     escape.to_ascii_lowercase()
@@ -611,7 +649,7 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(ours.len(), theirs.len(), "{raw:?} as {spelled:?}");
                     for (a, b) in ours.iter().zip(&theirs) {
                         assert!(
-                            a.eq_ignore_ascii_case(b),
+                            as_matched(a) == as_matched(b),
                             "{raw:?} as {spelled:?}: {a:?} vs {b:?}"
                         );
                     }
