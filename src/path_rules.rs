@@ -420,20 +420,25 @@ impl PathRulesFilter {
     }
 
     /// The methods a request must be admitted for: its own, `GET` for a `HEAD`, and any
-    /// it claims to override with (when a rule names methods).
+    /// it claims to override with, each of a comma-separated list (when a rule names methods).
     fn methods_of(&self, req: &AuthRequest) -> Vec<Method> {
         let mut methods = vec![req.method().clone()];
         if req.method() == Method::HEAD {
             methods.push(Method::GET);
         }
         if self.by_method {
+            // Each of a list too: Express's `method-override` takes the first of `DELETE, POST`
+            // (Node joins a repeated header with `, `).
             for name in METHOD_OVERRIDE_HEADERS {
                 for value in req.headers().get_all(name) {
-                    let claimed = value.to_str().ok().and_then(|v| {
-                        Method::from_bytes(v.trim().to_ascii_uppercase().as_bytes()).ok()
-                    });
-                    if let Some(method) = claimed.filter(|m| !methods.contains(m)) {
-                        methods.push(method);
+                    let Ok(value) = value.to_str() else {
+                        continue;
+                    };
+                    for claimed in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                        let claimed = Method::from_bytes(claimed.to_ascii_uppercase().as_bytes());
+                        if let Some(method) = claimed.ok().filter(|m| !methods.contains(m)) {
+                            methods.push(method);
+                        }
                     }
                 }
             }

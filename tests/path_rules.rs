@@ -1028,3 +1028,44 @@ fn a_rule_covers_its_path_with_reserved_and_non_ascii_characters_escaped_or_not(
         }
     });
 }
+
+/// Express's `method-override` reads the first of comma-separated values (Node joins a
+/// repeated header with `, `): every value a method-override header lists must be admitted.
+#[test]
+fn every_method_a_method_override_header_lists_is_decided() {
+    futures::executor::block_on(async {
+        let chain =
+            chain_of(&[("RULES", "POST /reports/=viewers,editors; /reports/=editors")]).unwrap();
+        for value in ["DELETE, POST", "delete,post", "DELETE,", " PUT ,POST"] {
+            let headers = [("X-HTTP-Method-Override", value)];
+            let view = request(
+                &chain,
+                "POST",
+                "/reports/q1",
+                Some("view@example.com"),
+                &headers,
+            )
+            .await;
+            assert_eq!(view.0, 403, "viewer: {value}");
+            let edit = request(
+                &chain,
+                "POST",
+                "/reports/q1",
+                Some("edit@example.com"),
+                &headers,
+            )
+            .await;
+            assert_eq!(edit.0, 200, "editor: {value}");
+        }
+        let headers = [("X-HTTP-Method-Override", "POST, post")];
+        let view = request(
+            &chain,
+            "POST",
+            "/reports/q1",
+            Some("view@example.com"),
+            &headers,
+        )
+        .await;
+        assert_eq!(view.0, 200);
+    });
+}
