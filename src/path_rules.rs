@@ -442,6 +442,10 @@ impl PathRulesFilter {
                     }
                 }
             }
+            // A claimed `HEAD` is answered by the `GET` handler too.
+            if methods.contains(&Method::HEAD) && !methods.contains(&Method::GET) {
+                methods.push(Method::GET);
+            }
         }
         methods
     }

@@ -1069,3 +1069,23 @@ fn every_method_a_method_override_header_lists_is_decided() {
         assert_eq!(view.0, 200);
     });
 }
+
+/// A method-override header that claims `HEAD` is answered by the origin's `GET` handler
+/// (Express routes a `HEAD` to it): decided as a `GET` too.
+#[test]
+fn a_claimed_head_is_decided_as_get_too() {
+    futures::executor::block_on(async {
+        let chain = chain_of(&[("RULES", "GET /x/=admins; /x/=*")]).unwrap();
+        for (user, status) in [("ann@example.com", 403), ("root@example.com", 200)] {
+            for name in [
+                "X-HTTP-Method-Override",
+                "X-HTTP-Method",
+                "X-Method-Override",
+            ] {
+                let headers = [(name, "HEAD")];
+                let seen = request(&chain, "POST", "/x/a", Some(user), &headers).await;
+                assert_eq!(seen.0, status, "{user} {name}");
+            }
+        }
+    });
+}
