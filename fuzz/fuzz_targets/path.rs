@@ -49,11 +49,13 @@ const RULE_PATHS: [&str; 8] = [
 ];
 const PUBLIC_PATHS: [&str; 4] = ["/static/", "/healthz", "/a/", "/x/y"];
 const METHODS: [&str; 6] = ["GET", "HEAD", "POST", "DELETE", "OPTIONS", "PUT"];
-const OVERRIDES: [Option<(&str, &str)>; 4] = [
+const OVERRIDES: [Option<(&str, &str)>; 6] = [
     None,
     Some(("x-http-method-override", "DELETE")),
     Some(("x-http-method", "post")),
     Some(("x-method-override", "PUT")),
+    Some(("x-http-method-override", "DELETE, POST")),
+    Some(("x-http-method", "head")),
 ];
 const HOSTS: [&str; 3] = ["app.example.com", "admin.example.com", "ADMIN.Example.COM"];
 const RULE_HOSTS: [Option<&str>; 3] = [None, Some("admin.example.com"), Some("app.example.com")];
@@ -558,11 +560,15 @@ fuzz_target!(|data: &[u8]| {
     let parts = request_parts(method, &format!("https://{host}{raw}"), HeaderMap::new()).unwrap();
     let raw = parts.uri.path().to_owned();
     let mut methods = vec![Method::from_bytes(method.as_bytes()).unwrap()];
-    if method == "HEAD" {
-        methods.push(Method::GET);
-    }
+    // Each method an override header lists, and a `GET` for a `HEAD`.
     if let Some((_, value)) = override_header {
-        methods.push(Method::from_bytes(value.to_ascii_uppercase().as_bytes()).unwrap());
+        for claimed in value.split(',') {
+            let claimed = claimed.trim().to_ascii_uppercase();
+            methods.push(Method::from_bytes(claimed.as_bytes()).unwrap());
+        }
+    }
+    if methods.contains(&Method::HEAD) {
+        methods.push(Method::GET);
     }
     let rule_host = Some(host);
 
