@@ -349,9 +349,15 @@ fn resolve_decoded(path: &str) -> Result<Vec<String>, PathError> {
 }
 
 /// Whether `path` is `prefix` or lies under it at a segment boundary, ASCII letters compared
-/// without case: the match of a rule that refuses. `prefix` is given without its trailing
-/// `/` (`/admin` covers `/admin`, `/admin/` and `/admin/x`, not `/administrator`); `""` is
-/// the whole site.
+/// without case and escapes as the characters they encode: the match of a rule that
+/// refuses. `prefix` is given without its trailing `/` (`/admin` covers `/admin`, `/admin/`
+/// and `/admin/x`, not `/administrator`); `""` is the whole site.
+///
+/// The canonical form keeps the escape of a character that is not unreserved (RFC 3986:
+/// `%40` need not be `@`), but nginx and Django decode it before they route, so `/%40admin/x`
+/// is under `/@admin` and `/caf%C3%A9/x` under `/café`. Only `%2F` and `%5C` are not read as
+/// `/`: a segment boundary is a `/` as sent (with `ENCODED_SLASHES=keep`, the decoded
+/// reading of the path is decided on as well).
 ///
 /// ```
 /// use remote_user_filter::path::under;
@@ -359,12 +365,53 @@ fn resolve_decoded(path: &str) -> Result<Vec<String>, PathError> {
 /// assert!(under("/admin", "/admin"));
 /// assert!(!under("/administrator", "/admin"));
 /// assert!(under("/anything", ""));
+/// assert!(under("/%40admin/x", "/@admin"));
+/// assert!(under("/caf%C3%A9/x", "/caf\u{e9}"));
+/// assert!(!under("/admin%2Fx", "/admin/x"));
 /// ```
 pub fn under(path: &str, prefix: &str) -> bool {
     let (path, prefix) = (path.as_bytes(), prefix.as_bytes());
-    path.len() >= prefix.len()
-        && path[..prefix.len()].eq_ignore_ascii_case(prefix)
-        && (path.len() == prefix.len() || path[prefix.len()] == b'/')
+    if !path.contains(&b'%') && !prefix.contains(&b'%') && prefix.is_ascii() {
+        return path.len() >= prefix.len()
+            && path[..prefix.len()].eq_ignore_ascii_case(prefix)
+            && (path.len() == prefix.len() || path[prefix.len()] == b'/');
+    }
+    let mut path = units(path);
+    for unit in units(prefix) {
+        if path.next() != Some(unit) {
+            return false;
+        }
+    }
+    matches!(path.next(), None | Some(SLASH))
+}
+
+/// A `/` as sent, as [`units`] gives it.
+const SLASH: u16 = b'/' as u16;
+
+/// The characters of a path as a rule compares them: each byte, ASCII letters lower-cased,
+/// with each escape read as the byte it encodes, but `%2F` and `%5C`, which stand apart
+/// (`0x100 +` the byte): not a segment boundary, and not the `%2F` of an encoded `%`
+/// (`%252F`).
+pub(crate) fn units(path: &[u8]) -> impl Iterator<Item = u16> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let b = *path.get(i)?;
+        if b == b'%' {
+            if let (Some(high), Some(low)) = (
+                path.get(i + 1).copied().and_then(hex_value),
+                path.get(i + 2).copied().and_then(hex_value),
+            ) {
+                i += 3;
+                let value = high << 4 | low;
+                return Some(match value {
+                    b'/' | b'\\' => 0x100 + u16::from(value),
+                    v => u16::from(v.to_ascii_lowercase()),
+                });
+            }
+        }
+        i += 1;
+        Some(u16::from(b.to_ascii_lowercase()))
+    })
 }
 
 /// A path setting's entry in the canonical form requests are matched in, with no `;`

@@ -42,7 +42,7 @@ use http::{HeaderName, Method};
 
 use crate::chain::{AuthRequest, Filter, FilterKind, Position};
 use crate::error::{AuthError, ConfigError, ConfigProblem};
-use crate::path::{check_setting_path, under};
+use crate::path::{check_setting_path, under, units};
 use crate::type_name::short_type_name;
 
 /// The setting the stock worker reads rules from.
@@ -232,6 +232,12 @@ fn prefix_of(path: &str) -> String {
     path.trim_end_matches('/').to_ascii_lowercase()
 }
 
+/// Whether two rules' paths are one, as requests are matched ([`under`]): without case or a
+/// trailing `/`, escapes as the characters they encode (`/@admin/` is `/%40admin`).
+fn same_path(a: &str, b: &str) -> bool {
+    units(prefix_of(a).as_bytes()).eq(units(prefix_of(b).as_bytes()))
+}
+
 /// A host name as a rule may name it: letters, digits, `-` and `.`, with at least one `.`
 /// (so that a path written without its leading `/`, `admin/`, is not read as a host).
 fn valid_host(host: &str) -> bool {
@@ -278,7 +284,7 @@ fn check_rules(rules: &[PathRule]) -> Result<(), ConfigProblem> {
             ));
         }
         let overlaps = |r: &PathRule| {
-            prefix_of(&r.path) == prefix_of(&rule.path)
+            same_path(&r.path, &rule.path)
                 && r.host == rule.host
                 && (r.methods.is_empty() && rule.methods.is_empty()
                     || r.methods.iter().any(|m| rule.methods.contains(m)))
@@ -298,6 +304,8 @@ fn check_rules(rules: &[PathRule]) -> Result<(), ConfigProblem> {
 #[derive(Debug, Clone)]
 struct Compiled {
     prefix: String,
+    /// The prefix's length in characters as matched (an escape is one): the longest decides.
+    length: usize,
     methods: Vec<Method>,
     rule: PathRule,
 }
@@ -354,6 +362,7 @@ impl PathRulesFilter {
             .into_iter()
             .map(|rule| Compiled {
                 prefix: prefix_of(&rule.path),
+                length: units(prefix_of(&rule.path).as_bytes()).count(),
                 methods: rule
                     .methods
                     .iter()
@@ -364,7 +373,7 @@ impl PathRulesFilter {
             .collect();
         compiled.sort_by_key(|c| {
             (
-                std::cmp::Reverse(c.prefix.len()),
+                std::cmp::Reverse(c.length),
                 c.rule.host.is_none(),
                 c.rule.methods.is_empty(),
             )
@@ -411,22 +420,31 @@ impl PathRulesFilter {
     }
 
     /// The methods a request must be admitted for: its own, `GET` for a `HEAD`, and any
-    /// it claims to override with (when a rule names methods).
+    /// it claims to override with, each of a comma-separated list (when a rule names methods).
     fn methods_of(&self, req: &AuthRequest) -> Vec<Method> {
         let mut methods = vec![req.method().clone()];
         if req.method() == Method::HEAD {
             methods.push(Method::GET);
         }
         if self.by_method {
+            // Each of a list too: Express's `method-override` takes the first of `DELETE, POST`
+            // (Node joins a repeated header with `, `).
             for name in METHOD_OVERRIDE_HEADERS {
                 for value in req.headers().get_all(name) {
-                    let claimed = value.to_str().ok().and_then(|v| {
-                        Method::from_bytes(v.trim().to_ascii_uppercase().as_bytes()).ok()
-                    });
-                    if let Some(method) = claimed.filter(|m| !methods.contains(m)) {
-                        methods.push(method);
+                    let Ok(value) = value.to_str() else {
+                        continue;
+                    };
+                    for claimed in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                        let claimed = Method::from_bytes(claimed.to_ascii_uppercase().as_bytes());
+                        if let Some(method) = claimed.ok().filter(|m| !methods.contains(m)) {
+                            methods.push(method);
+                        }
                     }
                 }
+            }
+            // A claimed `HEAD` is answered by the `GET` handler too.
+            if methods.contains(&Method::HEAD) && !methods.contains(&Method::GET) {
+                methods.push(Method::GET);
             }
         }
         methods

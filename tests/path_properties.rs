@@ -5,7 +5,8 @@
 //! an encoded slash; and spellings of one path read the same: any unreserved characters
 //! encoded (either hex case), escapes in either hex case, `//`, `/./` or `/x/../` at any
 //! separator give the same canonical form and readings (a 400 for an `x` that hides an empty
-//! segment behind `;`), and letter case changes nothing a rule covers.
+//! segment behind `;`), and neither letter case nor an escape of a reserved character
+//! (`%40` for `@`, which nginx and Django decode before routing) changes what a rule covers.
 #![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
@@ -74,6 +75,18 @@ const PIECES: &[&str] = &[
     "/./",
     "/../",
     "\u{e9}",
+    "@",
+    ":",
+    ",",
+    "!",
+    "$",
+    "(",
+    "*",
+    "+",
+    "'",
+    "%40",
+    "%3a",
+    "%2C",
 ];
 
 /// The same, without what has no canonical form in either mode (a lone `%`, a control
@@ -123,6 +136,18 @@ const READABLE: &[&str] = &[
     "\u{e9}",
     "admin",
     "x;p=1",
+    "@",
+    ":",
+    ",",
+    "!",
+    "$",
+    "(",
+    "*",
+    "+",
+    "'",
+    "%40",
+    "%3a",
+    "%2C",
 ];
 
 fn path_of(pieces: &'static [&'static str]) -> impl Strategy<Value = String> {
@@ -189,7 +214,43 @@ fn bit(bits: u64, i: usize) -> bool {
     bits >> (i % 64) & 1 == 1
 }
 
-/// `raw` spelled by `recipe`; with `case`, letters outside escapes change case as it says.
+/// A character whose escape stays in the canonical form but that nginx and Django decode
+/// before they route: `@`, `:`, `,`, `!`, `$`, … (not `/`, `%`, `;`, which mean something
+/// else escaped, nor `?`, `#`, `\`).
+fn escapable(c: char) -> bool {
+    c.is_ascii_graphic() && !unreserved(c) && !matches!(c, '/' | '%' | ';' | '?' | '#' | '\\')
+}
+
+/// A path as a rule compares it: ASCII letters lower-cased, each escape but `%2F` and `%5C`
+/// read as its byte.
+fn as_matched(path: &str) -> Vec<u16> {
+    let bytes = path.as_bytes();
+    let (mut out, mut i) = (Vec::new(), 0);
+    while i < bytes.len() {
+        let escape = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escape {
+            Some(b @ (b'/' | b'\\')) => {
+                out.push(0x100 + u16::from(b));
+                i += 3;
+            }
+            Some(b) => {
+                out.push(u16::from(b.to_ascii_lowercase()));
+                i += 3;
+            }
+            None => {
+                out.push(u16::from(bytes[i].to_ascii_lowercase()));
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// `raw` spelled by `recipe`; with `case`, letters outside escapes change case as it says,
+/// and the characters [`escapable`] are encoded as unreserved ones are.
 /// Whether an inserted `x` has an empty name before a `;` (a servlet's empty segment).
 fn spell(raw: &str, recipe: &Recipe, case: bool) -> (String, bool) {
     let chars: Vec<char> = raw.chars().collect();
@@ -219,7 +280,7 @@ fn spell(raw: &str, recipe: &Recipe, case: bool) -> (String, bool) {
                 }
             }
             slash += 1;
-        } else if unreserved(c) && bit(recipe.encode, i) {
+        } else if (unreserved(c) || case && escapable(c)) && bit(recipe.encode, i) {
             let escape = format!("%{:02X}", c as u32);
             out.push_str(&if bit(recipe.lower_hex, i) {
                 escape.to_ascii_lowercase()
@@ -370,7 +431,7 @@ proptest! {
     }
 
     #[test]
-    fn letter_case_changes_nothing_a_rule_covers(raw in path_of(READABLE), slashes in slashes(), recipe in recipe(), cut in 0usize..6, mid_segment in any::<bool>()) {
+    fn letter_case_and_escapes_change_nothing_a_rule_covers(raw in path_of(READABLE), slashes in slashes(), recipe in recipe(), cut in 0usize..6, mid_segment in any::<bool>()) {
         let (spelled, hides) = spell(&raw, &recipe, true);
         let Ok(path) = canonicalize(&raw, slashes) else { return Ok(()); };
         let other = canonicalize(&spelled, slashes);
@@ -390,7 +451,7 @@ proptest! {
             prefix.pop();
         }
         for (a, b) in ours.iter().zip(&theirs) {
-            prop_assert!(a.eq_ignore_ascii_case(b), "{:?} vs {:?}", a, b);
+            prop_assert_eq!(as_matched(a), as_matched(b), "{:?} vs {:?}", a, b);
             prop_assert_eq!(under(a, &prefix), under(b, &prefix), "{:?} vs {:?} under {:?}", a, b, prefix);
             prop_assert_eq!(under(a, &prefix.to_ascii_uppercase()), under(b, &prefix.to_ascii_lowercase()));
         }

@@ -968,3 +968,124 @@ fn a_host_rule_holds_for_the_host_spelled_with_a_trailing_dot() {
          trailing `/`)"
     );
 }
+
+/// An escape of a character that is not unreserved stays in the canonical form (RFC 3986:
+/// `%40` is not `@` to every origin), but nginx and Django decode it before they route:
+/// `/%40admin/x` is their `/@admin/x`, and `/caf%C3%A9/` is `/café/`. A rule covers its
+/// path however its characters are escaped, the rule's as the request's.
+#[test]
+fn a_rule_covers_its_path_with_reserved_and_non_ascii_characters_escaped_or_not() {
+    futures::executor::block_on(async {
+        for (rules, paths) in [
+            (
+                "/@admin/=admins",
+                &["/@admin/x", "/%40admin/x", "/%40ADMIN", "/%40admin/%2Cx"][..],
+            ),
+            ("/%40admin/=admins", &["/@admin/x", "/%40admin/x"][..]),
+            (
+                "/caf\u{e9}/=admins",
+                &["/caf%C3%A9/x", "/caf%c3%a9/x", "/CAF%C3%A9"][..],
+            ),
+            ("/caf%C3%A9/=admins", &["/caf%C3%A9/x", "/caf%c3%a9"][..]),
+            ("/a:b/=admins", &["/a:b/x", "/a%3Ab/x", "/a%3ab"][..]),
+            ("/a%7Cb/=admins", &["/a%7Cb/x", "/A%7cB"][..]),
+            ("/api/v1,2/=admins", &["/api/v1%2C2/x", "/api/v1,2"][..]),
+        ] {
+            let chain = chain_of(&[("RULES", rules)]).unwrap();
+            for path in paths {
+                let eng = request(&chain, "GET", path, Some("ann@example.com"), &[]).await;
+                assert_eq!(eng.0, 403, "{rules}: {path}");
+                let root = request(&chain, "GET", path, Some("root@example.com"), &[]).await;
+                assert_eq!(root.0, 200, "{rules}: {path}");
+            }
+        }
+        // One path, however written: two rules for it are refused, and the longer path as
+        // matched decides.
+        assert_eq!(
+            settings("/@admin/=admins; /%40ADMIN=staff")
+                .unwrap_err()
+                .to_string(),
+            "`PathRulesFilter` setting RULES is `/%40ADMIN`, but it must be a path named by \
+             one rule only for each host and method (paths compared without case or a \
+             trailing `/`)"
+        );
+        let chain = chain_of(&[("RULES", "/%40a/=admins; /@a/b/=staff")]).unwrap();
+        for (path, user, status) in [
+            ("/@a/b/c", "ann@example.com", 200),
+            ("/@a/b/c", "root@example.com", 403),
+            ("/@a/c", "root@example.com", 200),
+            ("/@a/c", "ann@example.com", 403),
+        ] {
+            let seen = request(&chain, "GET", path, Some(user), &[]).await;
+            assert_eq!(seen.0, status, "{user} {path}");
+        }
+        // Still at segment boundaries, and an escaped `/` is not one (`ENCODED_SLASHES=keep`
+        // decides on its decoded reading).
+        let chain = chain_of(&[("RULES", "/@admin/=admins")]).unwrap();
+        for path in ["/%40administrator/x", "/@admin%3Bx/y", "/x%40admin/y"] {
+            let eng = request(&chain, "GET", path, Some("ann@example.com"), &[]).await;
+            assert_eq!(eng.0, 200, "{path}");
+        }
+    });
+}
+
+/// Express's `method-override` reads the first of comma-separated values (Node joins a
+/// repeated header with `, `): every value a method-override header lists must be admitted.
+#[test]
+fn every_method_a_method_override_header_lists_is_decided() {
+    futures::executor::block_on(async {
+        let chain =
+            chain_of(&[("RULES", "POST /reports/=viewers,editors; /reports/=editors")]).unwrap();
+        for value in ["DELETE, POST", "delete,post", "DELETE,", " PUT ,POST"] {
+            let headers = [("X-HTTP-Method-Override", value)];
+            let view = request(
+                &chain,
+                "POST",
+                "/reports/q1",
+                Some("view@example.com"),
+                &headers,
+            )
+            .await;
+            assert_eq!(view.0, 403, "viewer: {value}");
+            let edit = request(
+                &chain,
+                "POST",
+                "/reports/q1",
+                Some("edit@example.com"),
+                &headers,
+            )
+            .await;
+            assert_eq!(edit.0, 200, "editor: {value}");
+        }
+        let headers = [("X-HTTP-Method-Override", "POST, post")];
+        let view = request(
+            &chain,
+            "POST",
+            "/reports/q1",
+            Some("view@example.com"),
+            &headers,
+        )
+        .await;
+        assert_eq!(view.0, 200);
+    });
+}
+
+/// A method-override header that claims `HEAD` is answered by the origin's `GET` handler
+/// (Express routes a `HEAD` to it): decided as a `GET` too.
+#[test]
+fn a_claimed_head_is_decided_as_get_too() {
+    futures::executor::block_on(async {
+        let chain = chain_of(&[("RULES", "GET /x/=admins; /x/=*")]).unwrap();
+        for (user, status) in [("ann@example.com", 403), ("root@example.com", 200)] {
+            for name in [
+                "X-HTTP-Method-Override",
+                "X-HTTP-Method",
+                "X-Method-Override",
+            ] {
+                let headers = [(name, "HEAD")];
+                let seen = request(&chain, "POST", "/x/a", Some(user), &headers).await;
+                assert_eq!(seen.0, status, "{user} {name}");
+            }
+        }
+    });
+}

@@ -17,7 +17,9 @@
 //! form, with no `//`, dot segment, encoded unreserved character, lower-case escape or
 //! control character, nor with `refuse` an encoded slash; a spelling of the path reads the
 //! same (or 400, for an `x` in `/x/../` that hides an empty segment behind `;`); letter case
-//! changes no rule decision (`PathRulesFilter::rule_for` over every reading and method);
+//! (of the path and the host, and a host's trailing `.`) and escaped reserved characters
+//! (`%40` for `@`) change no rule decision (`PathRulesFilter::rule_for` over every reading
+//! and method);
 //! through the stock chain (`MemoryStore`), a path the rules refuse at its canonical form is
 //! refused (401/403) or answered 400 at every spelling, the same spelling for spelling; a
 //! path with no canonical form is 400; a request is forwarded only as the model allows
@@ -47,11 +49,13 @@ const RULE_PATHS: [&str; 8] = [
 ];
 const PUBLIC_PATHS: [&str; 4] = ["/static/", "/healthz", "/a/", "/x/y"];
 const METHODS: [&str; 6] = ["GET", "HEAD", "POST", "DELETE", "OPTIONS", "PUT"];
-const OVERRIDES: [Option<(&str, &str)>; 4] = [
+const OVERRIDES: [Option<(&str, &str)>; 6] = [
     None,
     Some(("x-http-method-override", "DELETE")),
     Some(("x-http-method", "post")),
     Some(("x-method-override", "PUT")),
+    Some(("x-http-method-override", "DELETE, POST")),
+    Some(("x-http-method", "head")),
 ];
 const HOSTS: [&str; 3] = ["app.example.com", "admin.example.com", "ADMIN.Example.COM"];
 const RULE_HOSTS: [Option<&str>; 3] = [None, Some("admin.example.com"), Some("app.example.com")];
@@ -62,6 +66,41 @@ fn byte(u: &mut Unstructured<'_>) -> u8 {
 
 fn unreserved(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')
+}
+
+/// A character whose escape stays in the canonical form but that nginx and Django decode
+/// before they route: `@`, `:`, `,`, `!`, `$`, … (not `/`, `%`, `;`, which mean something
+/// else escaped, nor `?`, `#`, `\`).
+fn escapable(c: char) -> bool {
+    c.is_ascii_graphic() && !unreserved(c) && !matches!(c, '/' | '%' | ';' | '?' | '#' | '\\')
+}
+
+/// A path as a rule compares it: ASCII letters lower-cased, each escape but `%2F` and `%5C`
+/// read as its byte.
+fn as_matched(path: &str) -> Vec<u16> {
+    let bytes = path.as_bytes();
+    let (mut out, mut i) = (Vec::new(), 0);
+    while i < bytes.len() {
+        let escape = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escape {
+            Some(b @ (b'/' | b'\\')) => {
+                out.push(0x100 + u16::from(b));
+                i += 3;
+            }
+            Some(b) => {
+                out.push(u16::from(b.to_ascii_lowercase()));
+                i += 3;
+            }
+            None => {
+                out.push(u16::from(bytes[i].to_ascii_lowercase()));
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Bit `i` of `bits`, cycled: over 32 bits for the characters to encode, 16 for the others.
@@ -136,7 +175,8 @@ impl Recipe {
         out
     }
 
-    /// `raw` spelled another way; with `case`, letters outside escapes change case too.
+    /// `raw` spelled another way; with `case`, letters outside escapes change case too, and
+    /// the characters [`escapable`] are encoded as unreserved ones are.
     /// Whether an inserted `x` hides an empty segment (a 400).
     fn spell(&self, raw: &str, case: bool) -> (String, bool) {
         let chars: Vec<char> = raw.chars().collect();
@@ -165,7 +205,7 @@ impl Recipe {
                     }
                 }
                 slash += 1;
-            } else if unreserved(c) && bit(self.encode, i, 32) {
+            } else if (unreserved(c) || case && escapable(c)) && bit(self.encode, i, 32) {
                 let escape = format!("%{:02X}", c as u32);
                 out.push_str(&if bit(self.lower_hex, i, 16) {
                     escape.to_ascii_lowercase()
@@ -520,11 +560,15 @@ fuzz_target!(|data: &[u8]| {
     let parts = request_parts(method, &format!("https://{host}{raw}"), HeaderMap::new()).unwrap();
     let raw = parts.uri.path().to_owned();
     let mut methods = vec![Method::from_bytes(method.as_bytes()).unwrap()];
-    if method == "HEAD" {
-        methods.push(Method::GET);
-    }
+    // Each method an override header lists, and a `GET` for a `HEAD`.
     if let Some((_, value)) = override_header {
-        methods.push(Method::from_bytes(value.to_ascii_uppercase().as_bytes()).unwrap());
+        for claimed in value.split(',') {
+            let claimed = claimed.trim().to_ascii_uppercase();
+            methods.push(Method::from_bytes(claimed.as_bytes()).unwrap());
+        }
+    }
+    if methods.contains(&Method::HEAD) {
+        methods.push(Method::GET);
     }
     let rule_host = Some(host);
 
@@ -611,7 +655,7 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(ours.len(), theirs.len(), "{raw:?} as {spelled:?}");
                     for (a, b) in ours.iter().zip(&theirs) {
                         assert!(
-                            a.eq_ignore_ascii_case(b),
+                            as_matched(a) == as_matched(b),
                             "{raw:?} as {spelled:?}: {a:?} vs {b:?}"
                         );
                     }
