@@ -55,9 +55,19 @@ async function waitFor(url, child, ms = 30000) {
   throw new Error(`${url} did not answer within ${ms} ms`);
 }
 
-/** Kill every child at exit, and on SIGINT/SIGTERM (which skip `exit` handlers). */
+/** Kill every child and remove every temporary directory at exit, and on SIGINT/SIGTERM (which skip `exit` handlers). */
 const children = new Set();
-const killAll = () => children.forEach((kill) => kill());
+const tempDirs = new Set();
+const killAll = () => {
+  children.forEach((kill) => kill());
+  tempDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true }));
+};
+/** A temporary directory, removed at exit whatever happens. */
+function tempDir(prefix) {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  tempDirs.add(dir);
+  return dir;
+}
 process.on("exit", killAll);
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.once(signal, () => {
@@ -81,7 +91,7 @@ function child(command, args, options) {
 }
 
 async function startDjango() {
-  const state = mkdtempSync(path.join(tmpdir(), "origins-django-"));
+  const state = tempDir("origins-django-");
   const port = await freePort();
   const c = child(".venv-origins/bin/uvicorn", ["--app-dir", "tests/origins", "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning", "django_app:application"], {
     env: { ...process.env, ORIGIN_STATE_DIR: state },
@@ -127,7 +137,7 @@ async function startExpress() {
 }
 
 async function startNginx() {
-  const dir = mkdtempSync(path.join(tmpdir(), "origins-nginx-"));
+  const dir = tempDir("origins-nginx-");
   const port = await freePort();
   const body = (route) =>
     `'{"origin":"nginx","route":"${route}","user":"$http_x_remote_user","raw":"$request_uri",` +
