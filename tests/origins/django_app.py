@@ -24,6 +24,7 @@ settings.configure(
         "django.contrib.sessions",
     ],
     MIDDLEWARE=[
+        f"{__name__}.origin_header",
         "django.contrib.sessions.middleware.SessionMiddleware",
         "django.contrib.auth.middleware.AuthenticationMiddleware",
         f"{__name__}.XRemoteUserMiddleware",
@@ -40,9 +41,23 @@ settings.configure(
 django.setup()
 
 from django.contrib.auth.middleware import RemoteUserMiddleware  # noqa: E402
+from django.utils.decorators import async_only_middleware  # noqa: E402
 from django.http import JsonResponse  # noqa: E402
 from django.urls import re_path  # noqa: E402
 from django.utils.functional import SimpleLazyObject  # noqa: E402
+
+
+@async_only_middleware
+def origin_header(get_response):
+    """`X-Origin: django` on every answer, a 404 or 500 of Django's own too, so the test can
+    tell Django's answers from the worker's."""
+
+    async def middleware(request):
+        response = await get_response(request)
+        response["X-Origin"] = "django"
+        return response
+
+    return middleware
 
 
 class XRemoteUserMiddleware(RemoteUserMiddleware):
@@ -83,10 +98,12 @@ def report(route):
     return view
 
 
+# `(?s)`: a decoded `%0A` is a character like any other, so every path has a route here and
+# a Django 404 (which the test could not tell from the worker's) never answers.
 urlpatterns = [
-    re_path(r"^admin/(?P<rest>.*)$", report("admin")),
-    re_path(r"^static/(?P<rest>.*)$", report("static")),
-    re_path(r"^(?P<rest>.*)$", report("other")),
+    re_path(r"(?s)^admin/(?P<rest>.*)$", report("admin")),
+    re_path(r"(?s)^static/(?P<rest>.*)$", report("static")),
+    re_path(r"(?s)^(?P<rest>.*)$", report("other")),
 ]
 
 from django.core.management import call_command  # noqa: E402
