@@ -41,6 +41,7 @@ describe("examples/hello: the handler behind the filter", () => {
     assert.equal(r.text, "authentication required: no identity was presented\n");
     assert.equal(r.res.headers.get("www-authenticate"), "RemoteUser");
     assert.equal(r.res.headers.get("cache-control"), "no-store");
+    assert.equal(r.res.headers.get("x-content-type-options"), "nosniff");
     assert.deepEqual(r.res.headers.getSetCookie(), []);
   });
 
