@@ -1,6 +1,7 @@
 //! Content negotiation, as small as the worker needs it: which of a few media types a
 //! request's `Accept` prefers (RFC 9110 §12.5.1: q-values, `type/*`, `*/*`, the most
-//! specific range deciding), and the form a refusal is answered in ([`ErrorFormat`]): JSON to
+//! specific range deciding; between equals, the range listed first, as Express's
+//! `negotiator` reads it), and the form a refusal is answered in ([`ErrorFormat`]): JSON to
 //! scripts and to `Accept: application/json`, a small page to browsers, plain text otherwise.
 //!
 //! ```
@@ -27,10 +28,9 @@ use crate::chain::LocalResponse;
 use crate::error::AuthError;
 
 /// The request headers a refusal's form is decided on: `accept`, `sec-fetch-dest` and
-/// `x-requested-with`. The worker reads them with the chain's own ([`Plan`]), so a refusal
-/// can be answered in the form its client reads.
-///
-/// [`Plan`]: crate::edge::wire::Plan
+/// `x-requested-with`. The worker reads them only for a refusal (a forwarded request does
+/// not pay for them): the JS entry sends them in when the chain's own headers cannot settle
+/// the form ([`Unsettled`](crate::edge::wire::Unsettled)).
 ///
 /// ```
 /// assert_eq!(remote_user_filter::negotiate::NEGOTIATION_HEADERS[0], "accept");
@@ -165,6 +165,64 @@ fn ranges(headers: &HeaderMap) -> impl Iterator<Item = Range<'_>> {
         .filter_map(Range::parse)
 }
 
+/// How the request's `Accept` rates one media type: the weight (thousandths), how
+/// specifically the deciding range names it (3 exactly, 2 `type/*`, 1 `*/*`, 0 no `Accept`)
+/// and where that range stands in the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rating {
+    q: u16,
+    specificity: u8,
+    position: usize,
+}
+
+impl Rating {
+    /// Whether this rating beats `other`: a higher weight, then a more specific range, then
+    /// one listed earlier.
+    fn beats(&self, other: &Rating) -> bool {
+        (self.q, self.specificity, std::cmp::Reverse(self.position))
+            > (
+                other.q,
+                other.specificity,
+                std::cmp::Reverse(other.position),
+            )
+    }
+}
+
+/// The rating of `media_type` (`type/subtype`): the most specific range that covers it
+/// decides (the highest weight, if several are as specific); none does: weight 0. A request
+/// with no `Accept` (or none that parses) takes anything: weight 1000.
+fn rating(headers: &HeaderMap, media_type: &str) -> Rating {
+    let (kind, subtype) = media_type.split_once('/').unwrap_or((media_type, ""));
+    let mut any = false;
+    let mut best: Option<Rating> = None;
+    for (position, range) in ranges(headers).enumerate() {
+        any = true;
+        let specificity = range.specificity(kind, subtype);
+        if specificity == 0 {
+            continue;
+        }
+        let candidate = Rating {
+            q: range.q,
+            specificity,
+            position,
+        };
+        best = match best {
+            Some(b)
+                if b.specificity > specificity
+                    || (b.specificity == specificity && b.q >= range.q) =>
+            {
+                Some(b)
+            }
+            _ => Some(candidate),
+        };
+    }
+    best.unwrap_or(Rating {
+        q: if any { 0 } else { 1000 },
+        specificity: 0,
+        position: 0,
+    })
+}
+
 /// How much the request's `Accept` wants `media_type` (`type/subtype`), in thousandths: the
 /// weight of the most specific range that covers it (the highest, if several are as
 /// specific), 0 if none does. A request with no `Accept` (or none that parses) takes
@@ -180,30 +238,14 @@ fn ranges(headers: &HeaderMap) -> impl Iterator<Item = Range<'_>> {
 /// assert_eq!(quality(&headers, "application/json"), 100);
 /// ```
 pub fn quality(headers: &HeaderMap, media_type: &str) -> u16 {
-    let (kind, subtype) = media_type.split_once('/').unwrap_or((media_type, ""));
-    let mut any = false;
-    let mut best: Option<(u8, u16)> = None;
-    for range in ranges(headers) {
-        any = true;
-        let specificity = range.specificity(kind, subtype);
-        if specificity == 0 {
-            continue;
-        }
-        best = match best {
-            Some((s, q)) if s > specificity || (s == specificity && q >= range.q) => Some((s, q)),
-            _ => Some((specificity, range.q)),
-        };
-    }
-    match best {
-        Some((_, q)) => q,
-        None if any => 0,
-        None => 1000,
-    }
+    rating(headers, media_type).q
 }
 
 /// Of `offers` (media types, most preferred first), the one the request's `Accept` wants
-/// most; the earlier offer on a tie; `None` when it refuses them all (`q=0`, or not
-/// listed). A request with no `Accept` gets the first offer.
+/// most: the highest weight, then the one named by a more specific range, then by a range
+/// listed earlier (`application/json, text/plain` prefers JSON), then the earlier offer
+/// (`*/*`, or no `Accept`, gets the first); `None` when it refuses them all (`q=0`, or not
+/// listed).
 ///
 /// ```
 /// use remote_user_filter::negotiate::preferred;
@@ -220,11 +262,11 @@ pub fn quality(headers: &HeaderMap, media_type: &str) -> u16 {
 /// assert_eq!(accept("application/json;q=0"), None);
 /// ```
 pub fn preferred<'o>(headers: &HeaderMap, offers: &[&'o str]) -> Option<&'o str> {
-    let mut best: Option<(&'o str, u16)> = None;
+    let mut best: Option<(&'o str, Rating)> = None;
     for &offer in offers {
-        let q = quality(headers, offer);
-        if q > 0 && best.is_none_or(|(_, b)| q > b) {
-            best = Some((offer, q));
+        let rated = rating(headers, offer);
+        if rated.q > 0 && best.is_none_or(|(_, b)| rated.beats(&b)) {
+            best = Some((offer, rated));
         }
     }
     best.map(|(offer, _)| offer)
@@ -251,10 +293,10 @@ pub enum ErrorFormat {
 
 impl ErrorFormat {
     /// The form for a request with these headers. The one `Accept` prefers among
-    /// `text/plain`, `application/json` and `text/html` (q-values, `type/*`, `*/*`), and on a
-    /// tie, or with no `Accept`: JSON for a script (`Sec-Fetch-Dest: empty`, which browsers
-    /// send on `fetch` and `XMLHttpRequest`, or `X-Requested-With: XMLHttpRequest`, which
-    /// jQuery and others add), else plain text. Nothing acceptable: plain text, as before.
+    /// `text/plain`, `application/json` and `text/html` ([`preferred`]), and on a tie (`*/*`,
+    /// or no `Accept`): JSON for a script (`Sec-Fetch-Dest: empty`, which browsers send on
+    /// `fetch` and `XMLHttpRequest`, or `X-Requested-With: XMLHttpRequest`, which jQuery and
+    /// others add), else plain text. Nothing acceptable: plain text, as before.
     ///
     /// ```
     /// use remote_user_filter::negotiate::ErrorFormat;
@@ -275,15 +317,42 @@ impl ErrorFormat {
     /// assert_eq!(form(&[("accept", "image/png")]), ErrorFormat::Text);
     /// ```
     pub fn negotiate(headers: &HeaderMap) -> Self {
-        const TEXT: &str = "text/plain";
-        const JSON: &str = "application/json";
-        const HTML: &str = "text/html";
         let script = headers
             .get("sec-fetch-dest")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"empty"))
             || headers
                 .get("x-requested-with")
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"));
+        Self::by_accept(headers, script)
+    }
+
+    /// The form `Accept` alone decides, whether the caller is a script or not; `None` when
+    /// that is what decides (`*/*`, or no `Accept`: JSON for a script, plain text else). A
+    /// host that read `Accept` but not yet `Sec-Fetch-Dest` and `X-Requested-With` knows
+    /// from this whether it needs them.
+    ///
+    /// ```
+    /// use remote_user_filter::negotiate::ErrorFormat;
+    /// let accept = |value: &'static str| {
+    ///     let mut headers = http::HeaderMap::new();
+    ///     headers.insert("accept", value.parse().unwrap());
+    ///     ErrorFormat::from_accept(&headers)
+    /// };
+    /// assert_eq!(accept("text/html,*/*;q=0.8"), Some(ErrorFormat::Html));
+    /// assert_eq!(accept("application/json"), Some(ErrorFormat::Json));
+    /// assert_eq!(accept("*/*"), None);
+    /// assert_eq!(ErrorFormat::from_accept(&http::HeaderMap::new()), None);
+    /// ```
+    pub fn from_accept(headers: &HeaderMap) -> Option<Self> {
+        let plain = Self::by_accept(headers, false);
+        (plain == Self::by_accept(headers, true)).then_some(plain)
+    }
+
+    /// The form `Accept` prefers, ties going to JSON for a `script`, else to plain text.
+    fn by_accept(headers: &HeaderMap, script: bool) -> Self {
+        const TEXT: &str = "text/plain";
+        const JSON: &str = "application/json";
+        const HTML: &str = "text/html";
         let offers = if script {
             [JSON, TEXT, HTML]
         } else {
@@ -310,14 +379,7 @@ impl ErrorFormat {
     /// assert_eq!(r.header_value("cache-control"), Some("no-store"));
     /// ```
     pub fn respond(self, error: &AuthError) -> LocalResponse {
-        let message = match error {
-            AuthError::Config(e) => format!(
-                "configuration error: {}; the worker's log has the details",
-                e.redacted()
-            ),
-            other => other.to_string(),
-        };
-        self.answer(error.status(), &message, error.reason())
+        self.answer(error.status(), &message(error), error.reason())
     }
 
     /// An answer with `status` saying `message`, `reason` its stable code (the refusal
@@ -349,31 +411,52 @@ impl ErrorFormat {
     }
 }
 
+/// What a client is told of `error`: its message; a configuration error's without any value
+/// the operator configured (the log has those).
+pub(crate) fn message(error: &AuthError) -> String {
+    match error {
+        AuthError::Config(e) => format!(
+            "configuration error: {}; the worker's log has the details",
+            e.redacted()
+        ),
+        other => other.to_string(),
+    }
+}
+
 /// `{"error": message, "status": n, "reason": code}`.
 fn json_body(status: u16, message: &str, reason: &str) -> String {
-    #[derive(serde::Serialize)]
-    struct Body<'a> {
-        error: &'a str,
-        status: u16,
-        reason: &'a str,
+    // A string serializes without fail; serde_json's string writer is linked anyway.
+    let string = |text: &str| serde_json::to_string(text).unwrap_or_default();
+    format!(
+        "{{\"error\":{},\"status\":{status},\"reason\":{}}}",
+        string(message),
+        string(reason)
+    )
+}
+
+/// The reason phrase of the statuses the worker answers with itself (the `http` crate's
+/// table of them all costs the worker more than the page does).
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
     }
-    let body = Body {
-        error: message,
-        status,
-        reason,
-    };
-    // Two strings and a number: serializing cannot fail.
-    serde_json::to_string(&body).unwrap_or_default()
 }
 
 /// A small page: the status as its title and heading, the message escaped.
 fn page(status: u16, message: &str) -> String {
-    let title = match http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-    {
-        Some(reason) => format!("{status} {reason}"),
-        None => status.to_string(),
+    let title = match reason_phrase(status) {
+        "" => status.to_string(),
+        reason => format!("{status} {reason}"),
     };
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -415,6 +498,27 @@ mod tests {
             headers.append(ACCEPT, value.parse().unwrap());
         }
         headers
+    }
+
+    #[test]
+    fn reason_phrases_are_the_http_crates() {
+        for status in [400, 401, 403, 404, 405, 406, 500, 502, 503, 504] {
+            let canonical = http::StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason());
+            assert_eq!(Some(reason_phrase(status)), canonical, "{status}");
+        }
+        assert_eq!(reason_phrase(599), "");
+        assert!(page(599, "x").contains("<title>599</title>"));
+    }
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape_html("<script>alert('x')</script> & \"y\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;y&quot;"
+        );
+        assert_eq!(escape_html("ann@example.com"), "ann@example.com");
     }
 
     #[test]
@@ -505,12 +609,27 @@ mod tests {
     }
 
     #[test]
-    fn preferred_breaks_ties_by_the_order_offered() {
+    fn preferred_breaks_ties_by_specificity_then_the_order_listed_then_offered() {
         let offers = ["text/plain", "application/json", "text/html"];
         assert_eq!(preferred(&accept(&["*/*"]), &offers), Some("text/plain"));
+        assert_eq!(preferred(&HeaderMap::new(), &offers), Some("text/plain"));
+        // Listed first wins among equals (axios sends this).
+        assert_eq!(
+            preferred(&accept(&["application/json, text/plain, */*"]), &offers),
+            Some("application/json")
+        );
         assert_eq!(
             preferred(&accept(&["text/html, application/json"]), &offers),
+            Some("text/html")
+        );
+        // A type named exactly beats one covered by a range.
+        assert_eq!(
+            preferred(&accept(&["text/*, application/json"]), &offers),
             Some("application/json")
+        );
+        assert_eq!(
+            preferred(&accept(&["*/*, text/html"]), &offers),
+            Some("text/html")
         );
         assert_eq!(
             preferred(&accept(&["text/html, application/json;q=0.99"]), &offers),
@@ -545,6 +664,7 @@ mod tests {
                 Json,
             ),
             (&[("accept", "application/json, text/plain;q=0.5")], Json),
+            (&[("accept", "application/json, text/plain, */*")], Json),
             (&[("accept", "application/json;q=0, text/html")], Html),
             // A browser's navigation.
             (&[("accept", browser), ("sec-fetch-dest", "document")], Html),
@@ -577,6 +697,35 @@ mod tests {
             ),
         ] {
             assert_eq!(form(pairs), expected, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn accept_alone_says_when_it_decides() {
+        for (values, expected) in [
+            (&[][..], None),
+            (&["*/*"], None),
+            (&["image/png, */*;q=0.5"], None),
+            (&["text/plain"], Some(ErrorFormat::Text)),
+            (&["image/png"], Some(ErrorFormat::Text)),
+            (&["application/json"], Some(ErrorFormat::Json)),
+            (&["text/html,*/*;q=0.8"], Some(ErrorFormat::Html)),
+            (
+                &["application/json, text/plain, */*"],
+                Some(ErrorFormat::Json),
+            ),
+        ] {
+            assert_eq!(
+                ErrorFormat::from_accept(&accept(values)),
+                expected,
+                "{values:?}"
+            );
+            // Whenever it decides, the script headers change nothing.
+            if let Some(format) = expected {
+                let mut h = accept(values);
+                h.insert("sec-fetch-dest", "empty".parse().unwrap());
+                assert_eq!(ErrorFormat::negotiate(&h), format, "{values:?}");
+            }
         }
     }
 

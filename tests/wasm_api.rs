@@ -101,6 +101,28 @@ async fn no_identity_is_the_stock_401() {
         Some("no-store")
     );
     assert_eq!(answer.into_http().status(), 401);
+
+    // In the form the client reads: JSON to a script (a header the chain does not read,
+    // read for the refusal only), a page to a browser.
+    for (header, value, content_type) in [
+        ("sec-fetch-dest", "empty", "application/json"),
+        ("accept", "application/json", "application/json"),
+        ("accept", "text/html", "text/html; charset=utf-8"),
+    ] {
+        let answer = EdgeAuth::authenticate(
+            &request(&[("x-gateway-secret", SECRET), (header, value)]),
+            &env(),
+        )
+        .await
+        .expect_err("no identity");
+        assert_eq!(answer.status(), 401);
+        let headers = answer.headers();
+        assert!(
+            headers.contains(&("Content-Type", content_type.to_string())),
+            "{header}: {headers:?}"
+        );
+        assert!(headers.contains(&("X-Content-Type-Options", "nosniff".to_string())));
+    }
 }
 
 #[wasm_bindgen_test]
@@ -163,6 +185,17 @@ async fn the_http_flavour_decides_the_same() {
         .unwrap();
     let answer: Answer = auth.decide_http(&refused).await.expect_err("no identity");
     assert_eq!(answer.status(), 401);
+    let scripted = http::Request::builder()
+        .header("x-gateway-secret", SECRET)
+        .header("x-requested-with", "XMLHttpRequest")
+        .body(())
+        .unwrap();
+    let answer = auth.decide_http(&scripted).await.expect_err("no identity");
+    assert!(
+        answer.body().starts_with("{\"error\":"),
+        "{}",
+        answer.body()
+    );
 
     let login = http::Request::builder()
         .header("x-gateway-secret", SECRET)

@@ -5,7 +5,7 @@
 #![cfg(all(target_arch = "wasm32", feature = "stock-worker"))]
 
 use remote_user_filter::edge::wire::{Plan, UNFRAMED_REPLY};
-use remote_user_filter::edge::worker::{configure, handle, settle};
+use remote_user_filter::edge::worker::{configure, handle, settle, settle_refusal};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -126,11 +126,41 @@ async fn login_is_a_promise_then_the_session_is_answered_at_once() {
         .expect("a valid session is answered at once");
     assert_eq!(reply, UNFRAMED_REPLY);
 
+    // A refusal whose form the headers sent in cannot decide (no Accept): unsettled, and
+    // settled by the entry with the request's negotiation headers.
     let refused = handle("GET".into(), "https://app.test/".into(), String::new());
-    let reply = refused.as_string().expect("a refusal needs no I/O");
+    let unsettled = refused.as_string().expect("a refusal needs no I/O");
+    assert!(unsettled.starts_with("N\n401\n"), "{unsettled}");
+    let reply = settle_refusal(unsettled.clone(), String::new());
     assert!(reply.starts_with("R\n401\n"), "{reply}");
     assert!(
         reply.contains("\nWWW-Authenticate\tRemoteUser\n"),
+        "{reply}"
+    );
+    assert!(
+        reply.contains("\nContent-Type\ttext/plain; charset=utf-8\n"),
+        "{reply}"
+    );
+    let reply = settle_refusal(unsettled, "sec-fetch-dest\tempty\n".into());
+    assert!(
+        reply.contains("\nContent-Type\tapplication/json\n"),
+        "{reply}"
+    );
+    assert!(
+        reply.contains("\nX-Content-Type-Options\tnosniff\n"),
+        "{reply}"
+    );
+
+    // An Accept the chain reads (who-am-I's) that decides the form: settled at once.
+    let refused = handle(
+        "GET".into(),
+        "https://app.test/".into(),
+        "accept\ttext/html\n".into(),
+    );
+    let reply = refused.as_string().expect("a refusal needs no I/O");
+    assert!(reply.starts_with("R\n401\n"), "{reply}");
+    assert!(
+        reply.contains("\nContent-Type\ttext/html; charset=utf-8\n"),
         "{reply}"
     );
 }

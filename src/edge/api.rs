@@ -169,7 +169,8 @@ impl EdgeAuth {
         // Method and URL as the JS entry reads them: a URL the http crate cannot read is a 400.
         let web = req.inner();
         match request_parts(&web.method(), &web.url(), headers) {
-            Ok(parts) => self.run(parts, cookie).await,
+            // A refusal's form from the request's own headers, read only for a refusal.
+            Ok(parts) => self.run(parts, cookie, || js_format(js)).await,
             Err(e) => {
                 emit_refusal(&e, js.get(CF_RAY).ok().flatten().as_deref());
                 Err(Answer::error(&e, None, js_format(js)))
@@ -215,10 +216,18 @@ impl EdgeAuth {
         parts.uri = req.uri().clone();
         parts.version = req.version();
         parts.headers = headers;
-        self.run(parts, cookie).await
+        self.run(parts, cookie, || ErrorFormat::negotiate(req.headers()))
+            .await
     }
 
-    async fn run(&self, parts: Parts, cookie: Option<String>) -> Result<Admitted, Answer> {
+    /// Run the chain on `parts`; a refusal is written in the form `format` reads from the
+    /// request (called for a refusal only).
+    async fn run(
+        &self,
+        parts: Parts,
+        cookie: Option<String>,
+        format: impl FnOnce() -> ErrorFormat,
+    ) -> Result<Admitted, Answer> {
         let mut req = self.stock.chain.request(parts);
         match self.stock.chain.run(&mut req).await {
             Outcome::Forward {
@@ -239,13 +248,10 @@ impl EdgeAuth {
                 },
                 stock: Rc::clone(&self.stock),
             }),
-            // The chain's event sink has logged the refusal; only a refusal reads the headers
-            // it is negotiated on.
-            Outcome::Respond { error, set_cookie } => Err(Answer::error(
-                &error,
-                set_cookie,
-                ErrorFormat::negotiate(req.headers()),
-            )),
+            // The chain's event sink has logged the refusal.
+            Outcome::Respond { error, set_cookie } => {
+                Err(Answer::error(&error, set_cookie, format()))
+            }
             Outcome::Answer {
                 response,
                 set_cookie,

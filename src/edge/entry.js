@@ -6,10 +6,11 @@
 // across the JS/wasm boundary, once each way per request, because each crossing costs more
 // than the filter itself: the headers the chain reads go in as `name\tvalue` lines, and one
 // encoded reply comes back, which this file carries out with the runtime's own Headers,
-// fetch and Response. (Only an origin that cannot be reached costs a second crossing: the
-// 502, written by Rust in the form the client reads.)
+// fetch and Response. (Only a refusal whose form the headers sent in cannot decide, and an
+// origin that cannot be reached, cost a second crossing: the headers a refusal's form is
+// decided on go in then, so that a forwarded request never pays for reading them.)
 
-import { __wbg_reset_state, configure, handle, originUnreachable } from "../../build/glue/index.js";
+import { __wbg_reset_state, configure, handle, originUnreachable, refusal } from "../../build/glue/index.js";
 import { decode, fold } from "./reply.js";
 
 /**
@@ -17,7 +18,8 @@ import { decode, fold } from "./reply.js";
  * (null: all); `strip`, folded names (see `fold`) never forwarded in any spelling; `guard`,
  * the gateway's own headers by folded name → the one spelling forwarded, and only when the
  * reply says they named the forwarded user; `bare`, folded names a preflight let through
- * without authentication loses (credentials, method overrides, a body's headers).
+ * without authentication loses (credentials, method overrides, a body's headers);
+ * `negotiate`, the headers a refusal's form is decided on, sent in only for a refusal.
  */
 let plan = null;
 /** Set when the wasm module trapped (a bug): it is re-instantiated before the next request. */
@@ -86,13 +88,14 @@ function ready(env) {
     plan = null;
   }
   if (plan === null) {
-    const [read, strip = "", guard = "", bare = ""] = configure(env).split("\n");
+    const [read, strip = "", guard = "", bare = "", negotiate = ""] = configure(env).split("\n");
     const names = (line) => line.split("\t").filter(Boolean);
     plan = {
       read: read === "*" ? null : names(read),
       strip: new Set(names(strip)),
       guard: new Map(names(guard).map((name) => [fold(name), name])),
       bare: new Set(names(bare)),
+      negotiate: names(negotiate),
     };
   }
   return plan;
@@ -139,7 +142,7 @@ function respond(decoded) {
   return new Response(body, { status: Number(decoded.first), headers });
 }
 
-async function forward(request, reply, { strip, guard, bare }, lines) {
+async function forward(request, reply, { strip, guard, bare, negotiate }) {
   const headers = new Headers(request.headers);
   // Client copies of the identity headers and the gateway secret never reach the origin, in
   // any spelling an origin may fold into them; the gateway's own headers only as spelled
@@ -173,7 +176,7 @@ async function forward(request, reply, { strip, guard, bare }, lines) {
     // The 502 is written in the form the client reads (Rust decides, from the same lines).
     if (!trapped) {
       try {
-        return respond(decode(originUnreachable(lines, reply.setCookie)));
+        return respond(decode(originUnreachable(headerLines(request.headers, negotiate), reply.setCookie)));
       } catch (e) {
         if (isTrap(e)) trap(e);
       }
@@ -192,12 +195,16 @@ export default {
   async fetch(request, env) {
     let reply;
     let p;
-    let lines;
     try {
       p = ready(env);
-      lines = headerLines(request.headers, p.read);
-      reply = handle(request.method, request.url, lines);
+      reply = handle(request.method, request.url, headerLines(request.headers, p.read));
       if (typeof reply !== "string") reply = await untilSettled(reply);
+      // A refusal whose form needs the headers not sent in yet: settled with them (not by an
+      // instance that trapped meanwhile).
+      if (reply !== TRAPPED && reply.startsWith("N")) {
+        if (trapped) return internalError();
+        reply = refusal(reply, headerLines(request.headers, p.negotiate));
+      }
     } catch (error) {
       if (isTrap(error)) trap(error);
       else console.error(`remote-user-filter: internal error: ${error}`);
@@ -205,7 +212,7 @@ export default {
     }
     if (reply === TRAPPED) return internalError();
     const decoded = decode(reply);
-    if (decoded.kind === "F") return forward(request, decoded, p, lines);
+    if (decoded.kind === "F") return forward(request, decoded, p);
     return respond(decoded);
   },
 };

@@ -57,14 +57,14 @@ use crate::upstream::{forward_target, path_and_query, strip_cookie, UpstreamHead
 ///     guard: vec!["x-auth-request-email".into()],
 /// };
 /// assert!(plan.encode().starts_with("x-a\tcookie\nx-remote-user\nx-auth-request-email\ncookie\tauthorization\t"));
+/// assert!(plan.encode().ends_with("\naccept\tsec-fetch-dest\tx-requested-with"));
 /// assert!(Plan { read: None, strip: vec![], guard: vec![] }.encode().starts_with("*\n\n\ncookie\t"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// Lower-case names of the headers the chain reads, plus `cookie` (ours is stripped
-    /// before forwarding), `cf-ray` (events carry it) and the [`NEGOTIATION_HEADERS`] (a
-    /// refusal is written in the form they ask for); `None` when some filter may read any
-    /// header.
+    /// before forwarding) and `cf-ray` (events carry it); `None` when some filter may read
+    /// any header.
     pub read: Option<Vec<String>>,
     /// Folded names ([`fold`]) never forwarded in any spelling: the identity headers we set
     /// (the defaults always among them), the gateway secret.
@@ -136,17 +136,14 @@ impl Plan {
     ///
     /// let read = [http::header::COOKIE, http::HeaderName::from_static("x-user")];
     /// let plan = Plan::new(Some(&read), &["X-Remote-User", "X_Gateway_Secret"], &["X-User", "x-remote-user"]);
-    /// assert_eq!(
-    ///     plan.read.unwrap(),
-    ///     ["cookie", "x-user", "cf-ray", "accept", "sec-fetch-dest", "x-requested-with"]
-    /// );
+    /// assert_eq!(plan.read.unwrap(), ["cookie", "x-user", "cf-ray"]);
     /// assert_eq!(plan.strip, ["x-remote-user", "x-gateway-secret"]);
     /// assert_eq!(plan.guard, ["x-user"]);
     /// ```
     pub fn new(read: Option<&[HeaderName]>, strip: &[&str], guard: &[&str]) -> Self {
         let read = read.map(|names| {
             let mut names: Vec<String> = names.iter().map(|n| n.as_str().to_owned()).collect();
-            for host_reads in ["cookie", CF_RAY].into_iter().chain(NEGOTIATION_HEADERS) {
+            for host_reads in ["cookie", CF_RAY] {
                 if !names.iter().any(|n| n == host_reads) {
                     names.push(host_reads.to_owned());
                 }
@@ -237,19 +234,28 @@ impl Plan {
         }
     }
 
-    /// Four lines: the names to read, tab-separated (`*`: all), the names to strip, the
-    /// names to guard, the names a preflight loses ([`PREFLIGHT_DROPPED`]).
+    /// Five lines: the names to read, tab-separated (`*`: all), the names to strip, the
+    /// names to guard, the names a preflight loses ([`PREFLIGHT_DROPPED`]), and the names a
+    /// refusal's form is decided on ([`NEGOTIATION_HEADERS`]: sent in only to settle an
+    /// [`Unsettled`] refusal or the 502 of an origin that cannot be reached).
     pub fn encode(&self) -> String {
         let read = match &self.read {
             Some(names) => names.join("\t"),
             None => "*".to_owned(),
         };
         format!(
-            "{read}\n{}\n{}\n{}",
+            "{read}\n{}\n{}\n{}\n{}",
             self.strip.join("\t"),
             self.guard.join("\t"),
-            PREFLIGHT_DROPPED.join("\t")
+            PREFLIGHT_DROPPED.join("\t"),
+            NEGOTIATION_HEADERS.join("\t")
         )
+    }
+
+    /// Whether the entry sends in every request header (`read` is `None`), so that what a
+    /// refusal's form is decided on is at hand.
+    pub fn reads_all(&self) -> bool {
+        self.read.is_none()
     }
 }
 
@@ -749,6 +755,91 @@ impl Reply {
     }
 }
 
+/// A refusal whose form the headers the entry sent in cannot decide: the worker reads
+/// `Sec-Fetch-Dest` and `X-Requested-With` (and, unless a filter reads it, `Accept`) only for
+/// a refusal, so that a forwarded request never pays for them. Its encoding (`N`, then the
+/// status, the `Set-Cookie`, the reason code and the message) goes to the entry, which sends
+/// it back with the [`NEGOTIATION_HEADERS`] (the plan's fifth line) to be
+/// [settled](Unsettled::settle): one more crossing, for a refusal only.
+///
+/// ```
+/// use remote_user_filter::edge::wire::{read_request, Reply, Unsettled};
+/// use remote_user_filter::{negotiate::ErrorFormat, AuthError};
+///
+/// let unsettled = Unsettled::new(&AuthError::MissingIdentity, None);
+/// let text = unsettled.encode().unwrap();
+/// assert_eq!(text, "N\n401\n\nmissing_identity\nauthentication required: no identity was presented");
+///
+/// // The entry sends it back with the request's negotiation headers.
+/// let headers = read_request("sec-fetch-dest\tempty\n").headers;
+/// let reply = Unsettled::decode(&text).unwrap().settle(ErrorFormat::negotiate(&headers));
+/// assert!(reply.encode().unwrap().starts_with("R\n401\n\n\nContent-Type\tapplication/json\n"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsettled {
+    status: u16,
+    set_cookie: Option<String>,
+    reason: String,
+    message: String,
+}
+
+impl Unsettled {
+    /// The refusal of `error`, with `set_cookie` (a logout's removal).
+    pub fn new(error: &AuthError, set_cookie: Option<String>) -> Self {
+        Self {
+            status: error.status(),
+            set_cookie,
+            reason: error.reason().to_owned(),
+            message: crate::negotiate::message(error),
+        }
+    }
+
+    /// `N`, the status, the `Set-Cookie` (empty: none), the reason and the message (the rest,
+    /// which may span lines), separated by `\n`. A `Set-Cookie` that [`Reply::encode`] would
+    /// refuse is refused here too.
+    pub fn encode(&self) -> Result<String, WireError> {
+        let set_cookie = self.set_cookie.as_deref().unwrap_or_default();
+        if self
+            .set_cookie
+            .as_deref()
+            .is_some_and(|c| c.is_empty() || !header_value_ok(c))
+        {
+            return Err(WireError::SetCookie);
+        }
+        if self.reason.contains('\n') {
+            return Err(WireError::HeaderValue("reason".into()));
+        }
+        Ok(format!(
+            "N\n{}\n{set_cookie}\n{}\n{}",
+            self.status, self.reason, self.message
+        ))
+    }
+
+    /// What [`encode`](Self::encode) wrote; `None` for anything else.
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut fields = text.splitn(5, '\n');
+        if fields.next()? != "N" {
+            return None;
+        }
+        let status = fields.next()?.parse().ok()?;
+        let set_cookie = Some(fields.next()?.to_owned()).filter(|c| !c.is_empty());
+        let reason = fields.next()?.to_owned();
+        let message = fields.next()?.to_owned();
+        Some(Self {
+            status,
+            set_cookie,
+            reason,
+            message,
+        })
+    }
+
+    /// The reply in `format` ([`ErrorFormat::answer`]).
+    pub fn settle(self, format: ErrorFormat) -> Reply {
+        let response = format.answer(self.status, &self.message, &self.reason);
+        Reply::local(response, self.set_cookie)
+    }
+}
+
 /// The 502 both worker paths give when the origin cannot be reached (the JS entry through
 /// the `originUnreachable` export, the workers-rs API's `Admitted::forward`), in `format`.
 pub(crate) fn unreachable_response(format: ErrorFormat) -> LocalResponse {
@@ -938,7 +1029,8 @@ mod tests {
             "*\nx-remote-user\tx-remote-user-email\tx-remote-user-groups\tx-gateway-secret\n\
              cf-access-authenticated-user-email\n\
              cookie\tauthorization\tproxy-authorization\tx-http-method-override\tx-http-method\t\
-             x-method-override\tcontent-length\tcontent-type\tcontent-encoding\ttransfer-encoding"
+             x-method-override\tcontent-length\tcontent-type\tcontent-encoding\ttransfer-encoding\n\
+             accept\tsec-fetch-dest\tx-requested-with"
         );
     }
 
@@ -1201,6 +1293,48 @@ mod tests {
             assert!(body.starts_with(body_starts), "{accept:?}: {body}");
             assert!(reply.encode().is_ok());
         }
+    }
+
+    #[test]
+    fn an_unsettled_refusal_round_trips_and_settles_in_each_form() {
+        let removal = "__Host-remote-user-session=; Max-Age=0; Path=/";
+        let error = AuthError::Backend(crate::BackendError::Other {
+            status: 403,
+            message: "line one\nline <two>\n".into(),
+        });
+        let unsettled = Unsettled::new(&error, Some(removal.into()));
+        let text = unsettled.encode().unwrap();
+        assert_eq!(
+            text,
+            format!("N\n403\n{removal}\nbackend_error\nline one\nline <two>\n")
+        );
+        assert_eq!(Unsettled::decode(&text), Some(unsettled.clone()));
+        for (format, content_type) in [
+            (ErrorFormat::Text, "text/plain; charset=utf-8"),
+            (ErrorFormat::Json, "application/json"),
+            (ErrorFormat::Html, "text/html; charset=utf-8"),
+        ] {
+            // Settled, it is what the refusal would have been had the headers been read.
+            let settled = unsettled.clone().settle(format);
+            assert_eq!(settled, Reply::error(&error, Some(removal.into()), format));
+            let Reply::Respond {
+                status,
+                set_cookie,
+                headers,
+                ..
+            } = &settled
+            else {
+                panic!("{settled:?}")
+            };
+            assert_eq!((*status, set_cookie.as_deref()), (403, Some(removal)));
+            assert!(headers.contains(&("Content-Type", content_type.to_owned())));
+            assert!(settled.encode().is_ok());
+        }
+        for garbage in ["", "N", "N\nx\n\nr\nm", "R\n401\n\nr\nm", "N\n401\n\nr"] {
+            assert_eq!(Unsettled::decode(garbage), None, "{garbage:?}");
+        }
+        let bad_cookie = Unsettled::new(&AuthError::Rejected, Some("s=1\nx".into()));
+        assert_eq!(bad_cookie.encode(), Err(WireError::SetCookie));
     }
 
     fn forward(target: &str, set_cookie: Option<&str>, cookie: CookieAction) -> Reply {

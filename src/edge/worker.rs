@@ -28,11 +28,13 @@ use worker::{
     AnalyticsEngineDataset, Env, Fetch, KvStore, Request,
 };
 
-#[cfg(feature = "stock-worker")]
-use crate::chain::CF_RAY;
 use crate::chain::{refusal, FilterChain};
+#[cfg(feature = "stock-worker")]
+use crate::chain::{Outcome, CF_RAY};
 use crate::config::{StockSettings, DEFAULT_KV_TIMEOUT_MS, KV_BINDING};
 use crate::edge::wire::Plan;
+#[cfg(feature = "stock-worker")]
+use crate::edge::wire::Unsettled;
 #[cfg(feature = "stock-worker")]
 use crate::edge::wire::{read_request, request_parts, Reply, UNFRAMED_REPLY};
 use crate::error::{AuthError, ConfigError, StoreError};
@@ -42,7 +44,7 @@ use crate::gateway::{
     MAX_IDENTITY_DOC_LEN,
 };
 #[cfg(feature = "stock-worker")]
-use crate::negotiate::{ErrorFormat, NEGOTIATION_HEADERS};
+use crate::negotiate::ErrorFormat;
 #[cfg(feature = "stock-worker")]
 use crate::upstream::forward_target;
 use crate::users::UserStore;
@@ -440,16 +442,9 @@ pub fn configure(env: Env) -> String {
     match stock(&env) {
         Ok(stock) => stock.plan.encode(),
         // Every request is answered 500: nothing is forwarded, so nothing to strip; only
-        // `cf-ray` is read, for the refusal's log line, and the headers its form is
-        // negotiated on.
+        // `cf-ray` is read, for the refusal's log line (its form is settled as any refusal's).
         Err(_) => Plan {
-            read: Some(
-                [CF_RAY]
-                    .into_iter()
-                    .chain(NEGOTIATION_HEADERS)
-                    .map(str::to_owned)
-                    .collect(),
-            ),
+            read: Some(vec![CF_RAY.to_owned()]),
             strip: Vec::new(),
             guard: Vec::new(),
         }
@@ -489,17 +484,20 @@ pub fn handle(method: String, url: String, lines: String) -> JsValue {
     settle(async move {
         let stock = match stock {
             Ok(stock) => stock,
-            Err(e) => return reply_to_error(&AuthError::Config(e), &lines),
+            Err(e) => return reply_to_error(&AuthError::Config(e), &lines, false),
         };
         let request = read_request(&lines);
         let parts = match request_parts(&method, &url, request.headers) {
             Ok(parts) => parts,
-            Err(e) => return reply_to_error(&e, &lines),
+            Err(e) => return reply_to_error(&e, &lines, stock.plan.reads_all()),
         };
         // The URI the chain saw also says where a forward goes: the URL is parsed once.
         // The chain's event sink has logged the refusal, if it is one.
         let mut req = stock.chain.request(parts);
         let outcome = stock.chain.run(&mut req).await;
+        if let Outcome::Respond { error, set_cookie } = outcome {
+            return refusal_reply(&error, set_cookie, req.headers(), stock.plan.reads_all());
+        }
         let settings = &stock.settings;
         // The path every decision was made on, with the query as sent.
         let target = forward_target(settings.origin_url.as_deref(), &url, req.path());
@@ -522,15 +520,61 @@ fn ray_in(lines: &str) -> Option<&str> {
 }
 
 #[cfg(feature = "stock-worker")]
-fn reply_to_error(error: &AuthError, lines: &str) -> String {
+fn reply_to_error(error: &AuthError, lines: &str, reads_all: bool) -> String {
     emit_refusal(error, ray_in(lines));
-    let format = ErrorFormat::negotiate(&read_request(lines).headers);
-    framed(&Reply::error(error, None, format))
+    refusal_reply(error, None, &read_request(lines).headers, reads_all)
+}
+
+/// The reply to a refusal of `error` whose request sent in `headers` (all of them when
+/// `reads_all`): in the form they decide, or, when only the headers not read yet can
+/// (`Sec-Fetch-Dest`, `X-Requested-With`, an `Accept` no filter reads), [`Unsettled`], for
+/// the entry to settle with [`settle_refusal`].
+#[cfg(feature = "stock-worker")]
+fn refusal_reply(
+    error: &AuthError,
+    set_cookie: Option<String>,
+    headers: &http::HeaderMap,
+    reads_all: bool,
+) -> String {
+    let format = match ErrorFormat::from_accept(headers) {
+        Some(format) => format,
+        None if reads_all => ErrorFormat::negotiate(headers),
+        None => {
+            return Unsettled::new(error, set_cookie)
+                .encode()
+                .unwrap_or_else(|error| {
+                    console_error!("remote-user-filter: internal error: {error}; answered 500");
+                    UNFRAMED_REPLY.to_owned()
+                })
+        }
+    };
+    framed(&Reply::error(error, set_cookie, format))
+}
+
+/// Settle an [`Unsettled`] refusal `handle` answered: the entry sends it back with the
+/// request's negotiation headers as `name\tvalue` `lines` (the plan's fifth line), and gets
+/// the reply in the form they ask for. Called only for a refusal.
+///
+/// ```no_run
+/// use remote_user_filter::edge::worker::settle_refusal;
+/// let reply = settle_refusal("N\n401\n\nmissing_identity\nno identity".into(), "accept\tapplication/json\n".into());
+/// assert!(reply.starts_with("R\n401\n"));
+/// ```
+#[cfg(feature = "stock-worker")]
+#[wasm_bindgen(js_name = refusal)]
+pub fn settle_refusal(unsettled: String, lines: String) -> String {
+    let Some(unsettled) = Unsettled::decode(&unsettled) else {
+        // Only a hand-written entry gets here.
+        console_error!("remote-user-filter: internal error: refusal() was not given an N reply");
+        return UNFRAMED_REPLY.to_owned();
+    };
+    framed(&unsettled.settle(ErrorFormat::negotiate(&read_request(&lines).headers)))
 }
 
 /// The entry's answer when the origin of a forward cannot be reached: a 502 in the form the
-/// request's header `lines` (those `handle` was given) ask for, with the forward's
-/// `set_cookie` (empty: none), which stands (a retry needs no KV call). Called only then.
+/// request's negotiation headers (`name\tvalue` `lines`, the plan's fifth line) ask for,
+/// with the forward's `set_cookie` (empty: none), which stands (a retry needs no KV call).
+/// Called only then.
 ///
 /// ```no_run
 /// let reply = remote_user_filter::edge::worker::origin_unreachable("accept\tapplication/json\n".into(), String::new());

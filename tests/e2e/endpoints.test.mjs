@@ -66,6 +66,7 @@ describe("sign-out and who-am-I, defaults (Cloudflare Access)", () => {
     const put = await send(w, "/.auth/logout", { method: "PUT", headers: { cookie: pair } });
     assert.equal(put.status, 405);
     assert.equal(put.res.headers.get("allow"), "GET, POST");
+    assert.equal(put.res.headers.get("x-content-type-options"), "nosniff");
     assert.deepEqual(put.res.headers.getSetCookie(), []);
   });
 
@@ -77,6 +78,7 @@ describe("sign-out and who-am-I, defaults (Cloudflare Access)", () => {
     assert.equal(r.status, 200);
     assert.equal(r.res.headers.get("content-type"), "application/json");
     assert.equal(r.res.headers.get("cache-control"), "no-store");
+    assert.equal(r.res.headers.get("x-content-type-options"), "nosniff");
     assert.deepEqual(r.res.headers.getSetCookie(), [], "a steady session sends no cookie");
     const me = JSON.parse(r.text);
     assert.deepEqual(Object.keys(me).sort(), ["email", "gateway", "groups", "session_expires_at", "username"]);
@@ -95,6 +97,7 @@ describe("sign-out and who-am-I, defaults (Cloudflare Access)", () => {
     const r = await send(w, "/.auth/me", { headers: { [HEADER]: ANN, accept: "text/html,*/*;q=0.8" } });
     assert.equal(r.status, 200);
     assert.equal(r.res.headers.get("content-type"), "text/html; charset=utf-8");
+    assert.equal(r.res.headers.get("x-content-type-options"), "nosniff");
     assert.match(r.res.headers.get("content-security-policy"), /default-src 'none'/);
     assert.match(r.text, /Signed in as <span id="username">ann@example\.com<\/span>/);
     assert.match(r.text, /<dd id="groups">ops, dev<\/dd>/);

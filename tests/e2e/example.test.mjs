@@ -41,6 +41,7 @@ describe("examples/hello: the handler behind the filter", () => {
     assert.equal(r.text, "authentication required: no identity was presented\n");
     assert.equal(r.res.headers.get("www-authenticate"), "RemoteUser");
     assert.equal(r.res.headers.get("cache-control"), "no-store");
+    assert.equal(r.res.headers.get("x-content-type-options"), "nosniff");
     assert.deepEqual(r.res.headers.getSetCookie(), []);
   });
 
@@ -149,7 +150,14 @@ describe("examples/hello: a broken configuration", () => {
 /** What a client can tell of an answer: status, body, the headers the filter sets. */
 async function answerOf(w, headers, path = "/", method = "GET") {
   const r = await rawRequest(w, path, headers, method);
-  const pick = ["content-type", "cache-control", "www-authenticate", "location", "content-security-policy"];
+  const pick = [
+    "content-type",
+    "cache-control",
+    "x-content-type-options",
+    "www-authenticate",
+    "location",
+    "content-security-policy",
+  ];
   return {
     status: r.status,
     text: r.text,
@@ -168,16 +176,23 @@ describe("examples/hello answers as the stock worker does", () => {
     return sessionCookie((await send(w, "/", { headers: { [HEADER]: ANN } })).res).pair;
   }
 
+  const JSON_ACCEPT = ["Accept", "application/json"];
+  const BROWSER = ["Accept", "text/html,application/xhtml+xml,*/*;q=0.8"];
   const cases = [
     ["no identity (401)", () => []],
     ["an inactive user (403)", () => [[HEADER, IVAN]]],
     ["an identity header over 320 bytes (400)", () => [[HEADER, `${"a".repeat(330)}@example.com`]]],
     ["an identity sent twice (400)", () => [[HEADER, ANN], [HEADER, IVAN]]],
+    // Refusals in the form the client reads: JSON, a page, JSON to a script.
+    ["no identity, Accept: application/json (401 JSON)", () => [JSON_ACCEPT]],
+    ["an inactive user, a browser (403 page)", () => [[HEADER, IVAN], BROWSER]],
+    ["an identity sent twice, fetch() (400 JSON)", () => [[HEADER, ANN], [HEADER, IVAN], ["Sec-Fetch-Dest", "empty"]]],
   ];
   for (const [name, headers] of cases) {
     it(name, async () => {
       const [a, b] = await Promise.all([answerOf(stock, headers()), answerOf(hello, headers())]);
       assert.notEqual(a.status, 200, a.text);
+      assert.equal(a.headers["x-content-type-options"], "nosniff");
       assert.deepEqual(b, a);
     });
   }
@@ -239,5 +254,50 @@ describe("examples/hello answers a broken configuration as the stock worker does
     assert.equal(a.status, 500);
     assert.match(a.text, /`GatewayJwtFilter`.*ACCESS_TEAM_DOMAIN/);
     assert.deepEqual(b, a);
+  });
+
+  it("the same 500 in JSON to Accept: application/json", async () => {
+    const headers = [[HEADER, ANN], ["Accept", "application/json"]];
+    const [a, b] = await Promise.all([answerOf(stock, headers), answerOf(hello, headers)]);
+    assert.equal(a.status, 500);
+    assert.equal(JSON.parse(a.text).reason, "config_error");
+    assert.deepEqual(b, a);
+  });
+});
+
+describe("examples/hello with CORS_PREFLIGHT=pass: Admitted::forward sends a preflight on bare", () => {
+  const w = example({ CORS_PREFLIGHT: "pass" });
+  before(() => seed(w.kv));
+
+  it("no credentials, no method override, no body reach the origin; the CORS headers do", async () => {
+    const login = await send(w, "/", { headers: { [HEADER]: ANN } });
+    const { pair } = sessionCookie(login.res);
+    const credentials = {
+      cookie: `${pair}; sessionid=django-session`,
+      authorization: "Bearer not-for-a-preflight",
+      "proxy-authorization": "Basic cHJveHk6cHJveHk=",
+      "x-http-method-override": "DELETE",
+      "x-http-method": "DELETE",
+      "x-method-override": "DELETE",
+      x_http_method_override: "DELETE",
+      "content-type": "application/json",
+    };
+    const r = await send(w, "/app/items/1", {
+      method: "OPTIONS",
+      headers: { origin: "https://spa.example", "access-control-request-method": "DELETE", ...credentials },
+      body: '{"confirm":true}',
+    });
+    assert.equal(r.status, 200, r.text);
+    const seen = r.echo;
+    assert.equal(seen.method, "OPTIONS");
+    assert.equal(seen.url, "/app/items/1");
+    assert.equal(seen.headers.origin, "https://spa.example");
+    assert.equal(seen.headers["access-control-request-method"], "DELETE");
+    const fold = (n) => n.toLowerCase().replaceAll("_", "-");
+    const leaked = Object.keys(seen.headers).filter((n) => fold(n) in credentials || n in credentials);
+    assert.deepEqual(leaked, [], JSON.stringify(seen.headers));
+    assert.equal(seen.body, "", "no body");
+    assert.equal(seen.headers["x-remote-user"], undefined, "no identity");
+    assert.deepEqual(r.res.headers.getSetCookie(), ["origin=1; Path=/"], "no session cookie");
   });
 });

@@ -390,8 +390,10 @@ describe("origin unreachable (ORIGIN_URL on a closed loopback port)", () => {
     const user = "unreachable@example.com";
     const r = await send(w, "/x", { headers: { [HEADER]: user } });
     assert.equal(r.status, 502);
-    assert.match(r.text, /origin could not be reached/);
+    assert.equal(r.text, "the origin could not be reached, try again later\n");
+    assert.equal(r.res.headers.get("content-type"), "text/plain; charset=utf-8");
     assert.equal(r.res.headers.get("cache-control"), "no-store");
+    assert.equal(r.res.headers.get("x-content-type-options"), "nosniff");
     const { pair } = sessionCookie(r.res);
     assert.ok(pair.startsWith(`${COOKIE}=`), "the login stands");
     assert.ok(await waitForLog(w, "origin could not be reached"), "logged for the operator");

@@ -53,6 +53,7 @@ export function configure(env) { return g().configure(env); }
 export function handle(method, url, lines) { return g().handle(method, url, lines); }
 export function __wbg_reset_state() { g().reset(); }
 export function originUnreachable() { return "R\\n502\\n\\n\\n\\nunreachable"; }
+export function refusal() { return "R\\n401\\n\\n\\n\\nrefused"; }
 `;
 
 let nodeBundle;
@@ -197,6 +198,7 @@ let configures = 0;
 export function configure(env) { holdUrl = env.HOLD_URL; configures += 1; return "*\\n\\n"; }
 export function __wbg_reset_state() { resets += 1; }
 export function originUnreachable() { return "R\\n502\\n\\n\\n\\nunreachable"; }
+export function refusal() { return "R\\n401\\n\\n\\n\\nrefused"; }
 const never = () => new Promise(() => {});
 export function handle(method, url) {
   switch (new URL(url).pathname) {
